@@ -1,0 +1,135 @@
+"""The command line: ``python run.py run|validate ...``. Bad input exits 2 with one line per problem."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import tomli_w
+
+from sim.scenario import ScenarioError, load_scenario
+
+EXAMPLES = """examples:
+  python run.py run scenarios/baseline.toml
+  python run.py run scenarios/baseline.toml --seed 7 --steps 90 --set network.p=0.3
+  python run.py validate scenarios/classroom.toml --set population.n=500
+"""
+
+
+def _add_scenario_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("scenario", type=Path, help="scenario file (TOML)")
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a scenario value, e.g. network.p=0.3 or levers.0.reach=0.1 "
+        "(repeatable; values are TOML, bare words are strings)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser, with one subcommand per job."""
+    parser = argparse.ArgumentParser(
+        prog="run.py",
+        description="Word-of-mouth marketing simulation (AISAS funnel on a social network).",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = sub.add_parser(
+        "run",
+        help="run one scenario and write its results",
+        description="Run one scenario; write timeseries.csv, summary.json, the "
+        "resolved scenario.toml and figures into a new folder.",
+    )
+    _add_scenario_args(run)
+    run.add_argument("--seed", type=int, help="root seed (default: the scenario's)")
+    run.add_argument("--steps", type=int, help="steps to run (default: the scenario's)")
+    run.add_argument(
+        "--out",
+        type=Path,
+        help="output folder, new or empty (default: results/runs/<scenario>-<timestamp>/)",
+    )
+
+    validate = sub.add_parser(
+        "validate",
+        help="check a scenario file and print it resolved",
+        description="Check a scenario file (with overrides) and print the "
+        "resolved scenario as TOML; exit 2 listing every problem.",
+    )
+    _add_scenario_args(validate)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point; returns the exit code (0 ok, 2 bad input)."""
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except ScenarioError as err:
+        for line in err.lines:
+            print(f"error: {line}", file=sys.stderr)
+        return 2
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    """Print the resolved scenario."""
+    scenario = load_scenario(args.scenario, args.overrides)
+    print(tomli_w.dumps(scenario.to_dict()), end="")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Run one scenario and write its folder."""
+    from sim.model import MarketModel  # imported here so that --help and errors stay fast
+    from sim.outputs import write_run
+
+    overrides = list(args.overrides)
+    overrides += [f"seed={args.seed}"] if args.seed is not None else []
+    overrides += [f"steps={args.steps}"] if args.steps is not None else []
+    scenario = load_scenario(args.scenario, overrides)
+    out = args.out or Path("results/runs") / f"{scenario.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise ScenarioError([f"--out {out}: already exists and is not empty; choose a new folder"])
+    start = time.perf_counter()
+    model = MarketModel(scenario).run()
+    summary = write_run(model, out)
+    print(describe(summary, time.perf_counter() - start))
+    print(f"  wrote {out}/")
+    return 0
+
+
+def describe(s: dict, seconds: float) -> str:
+    """A short summary of a run a person can read."""
+    n = s["n"]
+    when = ", ".join(
+        f"{p}% by step {s[k]}" if s[k] is not None else f"{p}% not reached"
+        for p, k in ((10, "t10"), (50, "t50"))
+    )
+    by_source = s["customers_by_source"]
+    total = max(1, sum(by_source.values()))
+    sources = ", ".join(
+        f"{k.replace('_', ' ')} {100 * v / total:.0f}%" for k, v in by_source.items() if v
+    )
+    cac = f"{s['cac']:,.2f}" if s["cac"] is not None else "n/a"
+    k = f"{s['viral_k']:.2f}" if s["viral_k"] is not None else "n/a"
+    dark = f"{100 * s['dark_share']:.0f}% dark" if s["dark_share"] is not None else "none"
+    return "\n".join(
+        [
+            f"{s['scenario']} (seed {s['seed']}): {n:,} consumers, {s['steps']} steps "
+            f"of {s['dt']:g} day, {seconds:.1f} s",
+            f"  customers now {s['final_customers']:,} ({100 * s['market_share']:.1f}% of the market); "
+            f"acquired {s['cum_customers']:,}; {when}",
+            f"  acquired by source: {sources or 'none'}",
+            f"  marketing cost {s['total_cost']:,.2f}; per acquired customer {cac}",
+            f"  shares {s['shares']:,} ({dark}); viral coefficient K {k}",
+        ]
+    )
+
+
+COMMANDS = {"run": cmd_run, "validate": cmd_validate}

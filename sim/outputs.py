@@ -1,0 +1,80 @@
+"""Writing results so that a crash never leaves a half-written file or folder behind."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+
+from sim import __version__, plots
+from sim.metrics import clean
+from sim.model import MarketModel
+
+
+@contextlib.contextmanager
+def staged_dir(final: Path) -> Iterator[Path]:
+    """Yield a temporary folder beside ``final``; rename it to ``final`` only if the block succeeds."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent))
+    try:
+        yield tmp
+        if final.exists():
+            final.rmdir()  # only an empty folder may be replaced; the caller checked
+        tmp.rename(final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def write_atomic(path: Path, data: bytes | str) -> None:
+    """Write a file through a temporary name and rename, so readers never see half of it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data.encode() if isinstance(data, str) else data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def run_summary(model: MarketModel) -> dict[str, Any]:
+    """``summary.json``'s content: who ran what, then the outcomes."""
+    s = model.scenario
+    meta = {
+        "scenario": s.name,
+        "seed": model.seed,
+        "version": __version__,
+        "steps": model.steps,
+        "dt": s.dt,
+        "n": s.population.n,
+        "funnel": s.funnel.preset if s.funnel.stages is None else "custom",
+        "network": s.network.kind,
+    }
+    return clean({**meta, **model.outcomes()})
+
+
+def write_run(model: MarketModel, out: Path) -> dict[str, Any]:
+    """Write a finished run's files into ``out`` (which must not exist or be empty)."""
+    steps = model.timeseries()
+    summary = run_summary(model)
+    title = f"{model.scenario.name} (seed {model.seed})"
+    with staged_dir(out) as tmp:
+        steps.to_csv(tmp / "timeseries.csv", index=False)
+        (tmp / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+        doc = {**model.scenario.to_dict(), "seed": model.seed, "steps": model.steps}
+        (tmp / "scenario.toml").write_text(tomli_w.dumps(doc))
+        plots.save(
+            plots.adoption_figure(steps, model.population.n, model.funnel.customer_stages, title),
+            tmp / "adoption.png",
+        )
+        plots.save(plots.stages_figure(steps, model.funnel.stages, title), tmp / "stages.png")
+    return summary
