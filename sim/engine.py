@@ -188,6 +188,27 @@ def apply_transitions(
     log_surv = np.zeros((n_transitions, 4))
     h = np.zeros(n_transitions)
     n_arr = len(arr_t)
+    # Fast path: a consumer with no impressions, no shares received and no per-consumer factors
+    # has its stage's "idle" probability of moving; hazards are computed only when it moves.
+    p_idle = np.zeros(len(out_ptr) - 1)
+    for s in range(len(out_ptr) - 1):
+        total = _hazards(
+            0,
+            out_ptr[s],
+            out_ptr[s + 1],
+            rates,
+            arr_t[:0],
+            arr_d[:0],
+            arr_vals,
+            1.0,
+            1.0,
+            0,
+            0,
+            dt,
+            log_surv,
+            h,
+        )
+        p_idle[s] = 1.0 - math.exp(total)
     purchases_made = 0
     for i in range(len(stage)):
         s = stage[i]
@@ -200,39 +221,34 @@ def apply_transitions(
         else:
             e_tracked = exposures[0, i]
             e_dark = exposures[1, i]
-        total = 0.0
-        for t in range(lo, hi):
-            b, a, w, sr = (
-                rates[t, 0],
-                rates[t, 1] * rel_ad[i],
-                rates[t, 2] * rel_wom[i],
-                rates[t, 3],
+        idle = impressions[i] == 0 and e_tracked + e_dark == 0 and n_arr == 0
+        if idle:
+            p_any = p_idle[s]
+        else:
+            total = _hazards(
+                i,
+                lo,
+                hi,
+                rates,
+                arr_t,
+                arr_d,
+                arr_vals,
+                rel_ad[i],
+                rel_wom[i],
+                impressions[i],
+                e_tracked + e_dark,
+                dt,
+                log_surv,
+                h,
             )
-            for k in range(n_arr):
-                if arr_t[k] == -1 or arr_t[k] == t:
-                    d = arr_d[k]
-                    f = arr_vals[k, i]
-                    if d == 0:
-                        b *= f
-                    elif d == 1:
-                        a *= f
-                    elif d == 2:
-                        w *= f
-                    else:
-                        sr *= f
-            lb, la, lw, ls = component_log_survival(
-                b, a, w, sr, impressions[i], e_tracked + e_dark, dt
-            )
-            log_surv[t, 0], log_surv[t, 1], log_surv[t, 2], log_surv[t, 3] = lb, la, lw, ls
-            lt = lb + la + lw + ls
-            h[t] = 1.0 - math.exp(lt)
-            total += lt
-        p_any = 1.0 - math.exp(total)
+            p_any = 1.0 - math.exp(total)
         if p_any <= 0.0:
             continue
         u = uniform(key_move, step, i)
         if u >= p_any:
             continue
+        if idle:
+            _hazards(i, lo, hi, rates, arr_t, arr_d, arr_vals, 1.0, 1.0, 0, 0, dt, log_surv, h)
         # choose the transition in proportion to its hazard
         x = u / p_any
         h_sum = 0.0
@@ -267,6 +283,50 @@ def apply_transitions(
         stage[i] = new
         entry_step[i] = step
     return purchases_made
+
+
+@numba.njit(cache=True)
+def _hazards(
+    i: int,
+    lo: int,
+    hi: int,
+    rates: np.ndarray,
+    arr_t: np.ndarray,
+    arr_d: np.ndarray,
+    arr_vals: np.ndarray,
+    rel_ad: float,
+    rel_wom: float,
+    impressions: int,
+    exposures: int,
+    dt: float,
+    log_surv: np.ndarray,
+    h: np.ndarray,
+) -> float:
+    """Consumer i's hazards of transitions lo..hi-1 into ``h`` (components into ``log_surv``).
+
+    Returns the log of the probability that none of them fires.
+    """
+    total = 0.0
+    for t in range(lo, hi):
+        b, a, w, sr = rates[t, 0], rates[t, 1] * rel_ad, rates[t, 2] * rel_wom, rates[t, 3]
+        for k in range(len(arr_t)):
+            if arr_t[k] == -1 or arr_t[k] == t:
+                f = arr_vals[k, i]
+                d = arr_d[k]
+                if d == 0:
+                    b *= f
+                elif d == 1:
+                    a *= f
+                elif d == 2:
+                    w *= f
+                else:
+                    sr *= f
+        lb, la, lw, ls = component_log_survival(b, a, w, sr, impressions, exposures, dt)
+        log_surv[t, 0], log_surv[t, 1], log_surv[t, 2], log_surv[t, 3] = lb, la, lw, ls
+        lt = lb + la + lw + ls
+        h[t] = 1.0 - math.exp(lt)
+        total += lt
+    return total
 
 
 @numba.njit(cache=True)

@@ -104,7 +104,7 @@ class Ads(Lever):
         eligible = model.funnel_arrays.is_ad[pop.stage]
         if self.segments:
             eligible &= np.isin(pop.segment, model.segment_codes(self.segments))
-        u = rng.random(pop.n)  # fixed shape: the same draws whatever the state
+        u = rng.random(pop.n, dtype=np.float32)  # fixed shape: the same draws whatever the state
         if self.reach is not None:
             p = 1.0 - (1.0 - self.reach) ** model.dt
         else:
