@@ -140,6 +140,8 @@ def apply_transitions(
     source: np.ndarray,
     referrer: np.ndarray,
     purchases: np.ndarray,
+    touch_step: np.ndarray,
+    acquired_step: np.ndarray,
     out_ptr: np.ndarray,
     dst: np.ndarray,
     rates: np.ndarray,
@@ -275,9 +277,11 @@ def apply_transitions(
                 v = uniform(key_attr, step, 3 * i + 2)
                 referrer[i] = _pick_referrer(i, kind, v, implicit, indptr, indices, shared, pool)
             source[i] = src
+            touch_step[i] = step
         if is_customer[new] and not is_customer[s]:
-            if purchases[i] == 0:
+            if acquired_step[i] < 0:
                 new_customers[source[i]] += 1
+                acquired_step[i] = step
             purchases[i] += 1
             purchases_made += 1
         stage[i] = new

@@ -43,7 +43,7 @@ def outcomes(model: MarketModel, steps: pd.DataFrame) -> dict[str, Any]:
     """Per-run outcomes from the model's final state and its per-step frame."""
     pop, funnel, n = model.population, model.funnel, model.population.n
     customers = funnel.role_mask("customer")[pop.stage]
-    acquired = pop.purchases > 0
+    acquired = pop.acquired_step >= 0
     cum = steps["cum_customers"].to_numpy()
     moves = {
         t: int(steps[f"new_{t.replace('->', '_to_')}"].sum()) for t in model.funnel_arrays.names

@@ -212,6 +212,8 @@ class MarketModel(mesa.Model):
             pop.source,
             pop.referrer,
             pop.purchases,
+            pop.touch_step,
+            pop.acquired_step,
             fa.out_ptr,
             fa.dst,
             rates,

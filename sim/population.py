@@ -73,6 +73,8 @@ class Population:
     entry_step: np.ndarray  # int32, step at which the consumer entered its current stage
     source: np.ndarray  # int8, Source of first touch
     referrer: np.ndarray  # int32
+    touch_step: np.ndarray  # int32, step of first touch (-1: not yet reached)
+    acquired_step: np.ndarray  # int32, step the consumer first became a customer (-1: never)
     purchases: np.ndarray  # int32, purchases so far
     rewards_received: np.ndarray  # float64, money received as referral rewards
     shares_sent: np.ndarray  # int32, shares sent so far
@@ -99,6 +101,8 @@ class Population:
             entry_step=np.zeros(n, dtype=np.int32),
             source=np.zeros(n, dtype=np.int8),
             referrer=np.full(n, -1, dtype=np.int32),
+            touch_step=np.full(n, -1, dtype=np.int32),
+            acquired_step=np.full(n, -1, dtype=np.int32),
             purchases=np.zeros(n, dtype=np.int32),
             rewards_received=np.zeros(n),
             shares_sent=np.zeros(n, dtype=np.int32),
