@@ -356,3 +356,33 @@ def _pick_driver(log_surv: np.ndarray, t: int, v: float) -> int:
                 return d
             x -= r
     return last
+
+
+@numba.njit(cache=True)
+def draw_repeats(
+    stage: np.ndarray,
+    is_customer: np.ndarray,
+    p_repeat: float,
+    mult: float,
+    mult_array: np.ndarray,
+    dt: float,
+    key: np.uint64,
+    step: int,
+    purchases: np.ndarray,
+) -> int:
+    """Phase 5a: customers who buy again this step (probability per day ``p_repeat``, times levers).
+
+    Returns the number of repeat purchases; ``purchases`` is counted up for each buyer.
+    """
+    n_repeats = 0
+    per_consumer = len(mult_array) > 0
+    for i in range(len(stage)):
+        if not is_customer[stage[i]]:
+            continue
+        p_day = p_repeat * mult
+        if per_consumer:
+            p_day *= mult_array[i]
+        if uniform(key, step, i) < 1.0 - (1.0 - min(p_day, 1.0)) ** dt:
+            purchases[i] += 1
+            n_repeats += 1
+    return n_repeats

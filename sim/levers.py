@@ -6,12 +6,16 @@ A lever is a frozen, validated parameter set with four hooks, called by the mode
 * ``act(model, rng) -> cost``: while scheduled, do what the lever does this step (draw ad
   impressions, place seeds) and return the money it spent doing so;
 * ``multipliers(model) -> {target: factor}``: while scheduled, scale drivers. A target is a driver
-  for every transition (``"wom"``), one transition's driver (``"attention->interest:base"``), or the
-  share probability (``"share"``); a factor is a number or a per-consumer array;
+  for every transition (``"wom"``), one transition's driver (``"attention->interest:base"``), all
+  drivers of one transition (``"search->action"``), the share probability (``"share"``) or the
+  repeat-purchase probability (``"repeat"``); a factor is a number or a per-consumer array;
 * ``book(model) -> cost``: after transitions, money owed for this step's outcomes (rewards).
 
 Levers never write their parameters or the model's drivers: they return effects, and the model
-combines them. Each lever draws from its own random stream, named after its position and kind.
+combines them. Each lever draws from its own random stream, named after its kind (numbered when
+a kind repeats), so adding a lever never shifts another's draws. Effect sizes are parameters with
+defaults marked "assumption" in their descriptions: published work gives directions and orders of
+magnitude (REFERENCES.md section 6), not these numbers.
 """
 
 from __future__ import annotations
@@ -21,7 +25,10 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from sim.seeding import RULES, choose_seeds
+
 if TYPE_CHECKING:
+    from sim.funnel import Funnel
     from sim.model import MarketModel
 
 Factor = float | np.ndarray
@@ -55,6 +62,14 @@ class Lever(BaseModel):
         if self.pulse_on is None:
             return True
         return (day - self.start) % (self.pulse_on + self.pulse_off) < self.pulse_on
+
+    def check(self, funnel: Funnel, n: int) -> list[str]:
+        """Problems with this lever in a given market (field-relative messages; none by default)."""
+        return []
+
+    def first_step(self, model: MarketModel) -> bool:
+        """Is the step in progress the first one of the lever's schedule?"""
+        return self.start <= model.day < self.start + model.dt
 
     def init(self, model: MarketModel) -> None:
         """Prepare before the first step (nothing by default)."""
@@ -91,6 +106,9 @@ class Ads(Lever):
     cpm: float = Field(8.0, ge=0, description="cost per 1000 impressions; currency (assumption)")
     frequency: int = Field(1, ge=1, le=100, description="impressions per reached consumer per step")
     segments: tuple[str, ...] = Field((), description="segments targeted; empty = everyone")
+    total_budget: float | None = Field(
+        None, ge=0, description="cap on the campaign's total spend; currency; none = no cap"
+    )
 
     @model_validator(mode="after")
     def _one_volume(self) -> Ads:
@@ -111,9 +129,239 @@ class Ads(Lever):
             wanted = self.budget * model.dt / self.cpm * 1000.0 if self.cpm else np.inf
             p = min(1.0, wanted / max(1, self.frequency * int(eligible.sum())))
         reached = eligible & (u < p)
+        if self.total_budget is not None and self.cpm:
+            affordable = int((self.total_budget - model.spent(self)) / self.cpm * 1000.0)
+            extra = int(reached.sum()) - max(0, affordable // self.frequency)
+            if extra > 0:  # the budget runs out: those with the largest draws miss out
+                who = np.flatnonzero(reached)
+                reached[who[np.argsort(u[who], kind="stable")[-extra:]]] = False
         model.impressions[reached] += self.frequency
         return float(reached.sum()) * self.frequency * self.cpm / 1000.0
 
 
-LEVERS: dict[str, type[Lever]] = {"ads": Ads}
+def _check_transition(name: str, funnel: Funnel) -> list[str]:
+    names = [t.name for t in funnel.transitions]
+    if name in names:
+        return []
+    return [f"transition: unknown transition {name!r}; choose one of: {', '.join(names)}"]
+
+
+class Content(Lever):
+    """Content marketing and storytelling: more interest from attention, more persuasive shares.
+
+    Examples:
+        >>> Content(quality=0.8, cost_per_day=300.0)
+        >>> Content(quality=0.5, transition="aware->like", start=30)
+    """
+
+    kind: Literal["content"] = "content"
+    quality: float = Field(0.5, ge=0, le=1, description="content quality; 0 none, 1 best in class")
+    interest_lift: float = Field(
+        1.0, ge=0, description="relative lift of the transition at quality 1 (assumption)"
+    )
+    wom_lift: float = Field(
+        0.5, ge=0, description="relative lift of share persuasiveness at quality 1 (assumption)"
+    )
+    transition: str = Field("attention->interest", description="the step content moves")
+    cost_per_day: float = Field(
+        200.0, ge=0, description="production cost; currency/day (assumption)"
+    )
+
+    def check(self, funnel: Funnel, n: int) -> list[str]:
+        """The transition must exist."""
+        return _check_transition(self.transition, funnel)
+
+    def act(self, model: MarketModel, rng: np.random.Generator) -> float:
+        """Content is paid per day while it runs."""
+        return self.cost_per_day * model.dt
+
+    def multipliers(self, model: MarketModel) -> dict[str, Factor]:
+        """More attention->interest, more persuasive shares."""
+        return {
+            self.transition: 1.0 + self.interest_lift * self.quality,
+            "wom": 1.0 + self.wom_lift * self.quality,
+        }
+
+
+class Mgm(Lever):
+    """Member-get-member referral programme: both sides are paid when a referred consumer first buys.
+
+    Rewards act with diminishing returns, ``lift * (1 - exp(-reward / reward_scale))``: on the share
+    probability of sharers (the referrer's reward), and on referred consumers' purchase
+    transitions (the referee's reward, scaled by their price sensitivity). A referral code travels
+    with the share, so referrals through dark social are rewarded too.
+
+    Examples:
+        >>> Mgm(reward_referrer=10.0, reward_referee=10.0)
+        >>> Mgm(reward_referrer=25.0, reward_referee=0.0, start=60, end=120)
+
+    References:
+        Schmitt, P., Skiera, B. & Van den Bulte, C. (2011). Referral programs and customer value.
+        Journal of Marketing 75(1):46-59 (a EUR 25 reward; referred customers worth >= 16 % more).
+    """
+
+    kind: Literal["mgm"] = "mgm"
+    reward_referrer: float = Field(10.0, ge=0, description="paid to the referrer; currency")
+    reward_referee: float = Field(10.0, ge=0, description="paid to the new customer; currency")
+    share_lift: float = Field(
+        1.0, ge=0, description="max relative lift of sharing from the referrer reward (assumption)"
+    )
+    conversion_lift: float = Field(
+        0.5, ge=0, description="max relative lift of referred purchase (assumption)"
+    )
+    reward_scale: float = Field(
+        20.0,
+        gt=0,
+        description="reward at which 63 % of the max lift is reached; currency (assumption)",
+    )
+
+    def _saturation(self, reward: float | np.ndarray) -> float | np.ndarray:
+        return 1.0 - np.exp(-np.asarray(reward) / self.reward_scale)
+
+    def multipliers(self, model: MarketModel) -> dict[str, Factor]:
+        """Sharers share more; referred consumers buy more readily."""
+        pop = model.population
+        referee = 1.0 + self.conversion_lift * self._saturation(
+            self.reward_referee * pop.price_sensitivity
+        )
+        referee = np.where(pop.referrer >= 0, referee, 1.0)
+        effects: dict[str, Factor] = {
+            "share": 1.0 + self.share_lift * float(self._saturation(self.reward_referrer))
+        }
+        for name in model.purchase_transitions:
+            effects[name] = referee
+        return effects
+
+    def book(self, model: MarketModel) -> float:
+        """Pay both rewards for every referred consumer who became a customer this step."""
+        pop = model.population
+        referees = np.flatnonzero((pop.acquired_step == model.steps) & (pop.referrer >= 0))
+        pop.rewards_received[referees] += self.reward_referee
+        np.add.at(pop.rewards_received, pop.referrer[referees], self.reward_referrer)
+        return len(referees) * (self.reward_referrer + self.reward_referee)
+
+
+class Seeding(Lever):
+    """Seeding (influencers, employees, free product): k chosen consumers become sharers on day one.
+
+    Examples:
+        >>> Seeding(k=50, rule="degree", cost_per_seed=100.0)
+        >>> Seeding(k=20, rule="greedy", greedy_p=0.05, start=14)
+    """
+
+    kind: Literal["seeding"] = "seeding"
+    k: int = Field(20, ge=1, description="number of seeds")
+    rule: Literal["random", "degree", "pagerank", "kcore", "greedy"] = Field(
+        "degree", description=f"how seeds are chosen: {', '.join(RULES)}"
+    )
+    cost_per_seed: float = Field(
+        50.0, ge=0, description="free product and fee per seed; currency (assumption)"
+    )
+    greedy_p: float = Field(
+        0.05,
+        gt=0,
+        le=1,
+        description="edge probability of the greedy influence estimate (assumption)",
+    )
+    greedy_samples: int = Field(
+        100, ge=1, le=10_000, description="cascade samples per greedy influence estimate"
+    )
+    greedy_candidates: int = Field(
+        500, ge=1, description="highest-degree consumers the greedy rule considers"
+    )
+
+    def check(self, funnel: Funnel, n: int) -> list[str]:
+        """There must be enough consumers and a sharer stage."""
+        problems = [] if self.k <= n else [f"k must be <= population.n ({n}) (got {self.k})"]
+        if not funnel.sharer_stages:
+            problems.append("kind: seeding needs a funnel with sharer stages")
+        return problems
+
+    def act(self, model: MarketModel, rng: np.random.Generator) -> float:
+        """On the first scheduled step, choose the seeds and make them sharers."""
+        if not self.first_step(model):
+            return 0.0
+        seeds = choose_seeds(
+            model.network,
+            self.k,
+            self.rule,
+            rng,
+            self.greedy_p,
+            self.greedy_samples,
+            self.greedy_candidates,
+        )
+        model.place_seeds(seeds)
+        return self.k * self.cost_per_seed
+
+
+class Search(Lever):
+    """Search visibility (SEO/SEM): those who search find the brand more easily.
+
+    Examples:
+        >>> Search(lift=1.0, cost_per_day=150.0)
+        >>> Search(lift=0.5, start=0, end=90)
+    """
+
+    kind: Literal["search"] = "search"
+    lift: float = Field(1.0, ge=0, description="relative lift of the transition (assumption)")
+    transition: str = Field("search->action", description="the step search visibility moves")
+    cost_per_day: float = Field(150.0, ge=0, description="SEO/SEM spend; currency/day (assumption)")
+
+    def check(self, funnel: Funnel, n: int) -> list[str]:
+        """The transition must exist."""
+        return _check_transition(self.transition, funnel)
+
+    def act(self, model: MarketModel, rng: np.random.Generator) -> float:
+        """Search visibility is paid per day."""
+        return self.cost_per_day * model.dt
+
+    def multipliers(self, model: MarketModel) -> dict[str, Factor]:
+        """Every driver of the search step scaled up."""
+        return {self.transition: 1.0 + self.lift}
+
+
+class Retention(Lever):
+    """Loyalty and gamification (points, streaks, lotteries): less churn, more repeats and sharing.
+
+    Examples:
+        >>> Retention(churn_reduction=0.5, cost_per_customer=0.02)
+        >>> Retention(repeat_lift=1.0, fatigue_reduction=0.3, start=90)
+    """
+
+    kind: Literal["retention"] = "retention"
+    churn_reduction: float = Field(
+        0.3, ge=0, le=1, description="relative cut of churn transitions (assumption)"
+    )
+    repeat_lift: float = Field(
+        0.3, ge=0, description="relative lift of repeat purchase (assumption)"
+    )
+    fatigue_reduction: float = Field(
+        0.3, ge=0, le=1, description="relative cut of share fatigue (assumption)"
+    )
+    cost_per_customer: float = Field(
+        0.02, ge=0, description="programme cost per current customer; currency/day (assumption)"
+    )
+
+    def act(self, model: MarketModel, rng: np.random.Generator) -> float:
+        """Paid per current customer per day."""
+        return self.cost_per_customer * model.n_customers * model.dt
+
+    def multipliers(self, model: MarketModel) -> dict[str, Factor]:
+        """Churn and share-fatigue transitions slowed, repeat purchase raised."""
+        effects: dict[str, Factor] = {"repeat": 1.0 + self.repeat_lift}
+        for name in model.churn_transitions:
+            effects[name] = 1.0 - self.churn_reduction
+        for name in model.fatigue_transitions:
+            effects[name] = 1.0 - self.fatigue_reduction
+        return effects
+
+
+LEVERS: dict[str, type[Lever]] = {
+    "ads": Ads,
+    "content": Content,
+    "mgm": Mgm,
+    "seeding": Seeding,
+    "search": Search,
+    "retention": Retention,
+}
 """The registry scenario files name levers by (``kind = "ads"``)."""

@@ -11,16 +11,71 @@ import numpy as np
 import pandas as pd
 
 from sim import engine
-from sim.funnel import DRIVERS
-from sim.levers import Lever
+from sim.funnel import DRIVERS, Funnel
+from sim.levers import Factor, Lever
 from sim.metrics import SOURCES, outcomes, step_columns
 from sim.population import Population, Source
 from sim.rng import make_rng, stream_key
 from sim.scenario import Scenario
 
 
-def _read(model: MarketModel, key: str) -> Any:
+def _read(model: mesa.Model, key: str) -> Any:
     return model.record[key]
+
+
+def record_collector(columns: list[str]) -> mesa.DataCollector:
+    """A DataCollector reading each column from ``model.record`` (one row per ``collect``)."""
+    return mesa.DataCollector(model_reporters={c: partial(_read, key=c) for c in columns})
+
+
+def step_record(
+    model: Any, counts: np.ndarray, impressions: int, costs: np.ndarray, flows: dict[str, int]
+) -> dict[str, Any]:
+    """One row of the record: stage ``counts`` now, ``flows`` of the step just taken (none at 0).
+
+    Shared with the agent reference (:mod:`sim.agent_model`). ``model`` provides ``funnel``,
+    ``lever_labels``, ``columns``, ``steps``, ``dt`` and ``scenario``; its ``cum_customers`` is
+    advanced here. ``flows`` holds the ``new_*`` and ``shares_*`` columns; missing ones are 0.
+    """
+    brand = model.scenario.brand
+    new = sum(flows.get(f"new_customers_{s}", 0) for s in SOURCES)
+    model.cum_customers += new
+    purchases = flows.get("new_purchases", 0) + flows.get("new_repeat_purchases", 0)
+    row: dict[str, Any] = {"step": model.steps, "day": model.steps * model.dt}
+    row.update({f"n_{s}": int(c) for s, c in zip(model.funnel.stages, counts, strict=True)})
+    row["new_customers"] = new
+    row["cum_customers"] = model.cum_customers
+    row["shares"] = flows.get("shares_tracked", 0) + flows.get("shares_dark", 0)
+    row["impressions"] = impressions
+    row["revenue"] = purchases * brand.price
+    row["margin"] = purchases * brand.margin
+    row.update(
+        {f"cost_{label}": float(c) for label, c in zip(model.lever_labels, costs, strict=True)}
+    )
+    row["cost"] = float(costs.sum())
+    return {c: row[c] if c in row else int(flows.get(c, 0)) for c in model.columns}
+
+
+def _split(factor: Factor) -> tuple[float, np.ndarray]:
+    """A factor as (scalar, per-consumer array or empty) for the kernels."""
+    if np.isscalar(factor):
+        return float(factor), np.empty(0)
+    return 1.0, np.asarray(factor, dtype=np.float64)
+
+
+def transition_roles(funnel: Funnel) -> tuple[tuple[str, ...], ...]:
+    """Names of the purchase, churn and share-fatigue transitions of a funnel.
+
+    Purchase: non-customer to customer; churn: customer to non-customer; share fatigue: sharer to a
+    customer stage that does not share.
+    """
+    cust, share = set(funnel.customer_stages), set(funnel.sharer_stages)
+    ts = funnel.transitions
+    return (
+        tuple(t.name for t in ts if t.src not in cust and t.dst in cust),
+        tuple(t.name for t in ts if t.src in cust and t.dst not in cust),
+        tuple(t.name for t in ts if t.src in share and t.dst in cust and t.dst not in share),
+    )
 
 
 def lever_labels(levers: tuple[Lever, ...]) -> tuple[str, ...]:
@@ -42,7 +97,8 @@ class MarketModel(mesa.Model):
       2. sharers share    -> which sharers share (tracked or dark), shares received per consumer
       3. hazards          -> per transition, from stage, traits, impressions, shares, lever factors
       4. transitions      -> one draw per consumer, applied together; entry_step/source/referrer set
-      5. book-keeping     -> purchases, costs (levers' ``book``); ``datacollector.collect(self)``
+      5. book-keeping     -> repeat purchases (drawn from start-of-step stages), revenue, margin,
+                             lever costs (``act`` + ``book``, e.g. referral rewards); collect
 
     Args:
         scenario: the market and strategy (defaults: :class:`Scenario`'s).
@@ -68,9 +124,14 @@ class MarketModel(mesa.Model):
         self.levers: tuple[Lever, ...] = scenario.lever_objects
         self.lever_labels = lever_labels(self.levers)
         self.lever_rngs = [make_rng(seed, f"lever:{label}") for label in self.lever_labels]
+        self.cum_cost = np.zeros(len(self.levers))  # spend per lever before the step in progress
         self._keys = {
-            name: stream_key(seed, name) for name in ("sharing", "transitions", "attribution")
+            name: stream_key(seed, name)
+            for name in ("sharing", "transitions", "attribution", "repeat")
         }
+        self.purchase_transitions, self.churn_transitions, self.fatigue_transitions = (
+            transition_roles(self.funnel)
+        )
 
         self.impressions = np.zeros(n, dtype=np.int32)  # this step's ad impressions per consumer
         self.shared = np.zeros(n, dtype=np.int8)  # this step's share per consumer: 0, TRACKED, DARK
@@ -78,28 +139,32 @@ class MarketModel(mesa.Model):
         self.public_shares = 0  # tracked shares so far: what search can find
         self.cum_customers = 0
         self.columns = step_columns(self.funnel.stages, self.funnel_arrays.names, self.lever_labels)
+        self.counts = np.bincount(self.population.stage, minlength=len(self.funnel.stages))
+        self.flows: dict[str, Any] = {}  # the step in progress's flows, filled phase by phase
         self.record: dict[str, Any] = {}
-        self._record_state(costs=np.zeros(len(self.levers)), moves=None, flows={})
-        self.datacollector = mesa.DataCollector(
-            model_reporters={c: partial(_read, key=c) for c in self.columns}
-        )
+        self._record_state(np.zeros(len(self.levers)))
+        self.datacollector = record_collector(self.columns)
         for lever in self.levers:
             lever.init(self)
         self.datacollector.collect(self)
-
-    @property
-    def step_count(self) -> int:
-        """Steps completed (Mesa counts the step in progress)."""
-        return self.steps
 
     @property
     def day(self) -> float:
         """Day at the start of the step in progress."""
         return (self.steps - 1) * self.dt
 
+    @property
+    def n_customers(self) -> int:
+        """Consumers in customer stages at the start of the step in progress."""
+        return int(self.counts[self.funnel_arrays.is_customer].sum())
+
     def segment_codes(self, names: tuple[str, ...]) -> np.ndarray:
         """Integer codes of segments, for comparing with ``population.segment``."""
         return np.array([self.segment_names.index(s) for s in names], dtype=np.int8)
+
+    def spent(self, lever: Lever) -> float:
+        """What ``lever`` has cost before the step in progress."""
+        return float(self.cum_cost[next(i for i, x in enumerate(self.levers) if x is lever)])
 
     @property
     def search_success(self) -> float:
@@ -107,16 +172,32 @@ class MarketModel(mesa.Model):
         half = self.scenario.sharing.search_half
         return self.public_shares / (self.public_shares + half)
 
+    def place_seeds(self, who: np.ndarray) -> None:
+        """Make consumers ``who`` sharers now (seeding).
+
+        Those not yet customers count as acquired by seeding, without a purchase.
+        """
+        pop = self.population
+        stage = self.funnel.index(self.funnel.sharer_stages[0])
+        pop.place(who, stage, self.steps, Source.SEEDED)
+        if self.funnel_arrays.is_customer[stage]:
+            new = who[pop.acquired_step[who] < 0]
+            pop.acquired_step[new] = self.steps
+            self.flows["new_customers_seeded"] = self.flows.get("new_customers_seeded", 0) + len(
+                new
+            )
+
     # ----------------------------------------------------------------------------------- the step
     def step(self) -> None:
         """Advance one step in the documented order."""
+        self.flows = {}
         active = [lever.active(self.day) for lever in self.levers]
         costs = self._levers_act(active)
         factors = self._lever_factors(active)
         n_shared, sharers = self._share(factors)
-        moves, flows = self._move(factors, n_shared, sharers)
+        self._move(factors, n_shared, sharers)
         costs += self._levers_book(active)
-        self._record_state(costs, moves, flows)
+        self._record_state(costs)
         self.datacollector.collect(self)
 
     def _levers_act(self, active: list[bool]) -> np.ndarray:
@@ -133,38 +214,39 @@ class MarketModel(mesa.Model):
             [lever.book(self) if on else 0.0 for lever, on in zip(self.levers, active, strict=True)]
         )
 
-    def _lever_factors(self, active: list[bool]) -> dict[tuple[int, int], Any]:
-        """Active levers' factors combined: (transition or -1 for all, driver or -1 for share) -> factor."""
+    def _lever_factors(self, active: list[bool]) -> dict[Any, Factor]:
+        """Active levers' factors combined.
+
+        Keys are ``"share"``, ``"repeat"`` or (transition, driver), transition -1 meaning all.
+        """
         names = self.funnel_arrays.names
-        combined: dict[tuple[int, int], Any] = {}
+        combined: dict[Any, Factor] = {}
         for lever, on in zip(self.levers, active, strict=True):
             if not on:
                 continue
             for target, factor in lever.multipliers(self).items():
                 transition, _, driver = target.rpartition(":")
-                if target == "share":
-                    key = (-1, -1)
+                if target in ("share", "repeat"):
+                    keys = [target]
+                elif target in names:
+                    keys = [(names.index(target), d) for d in range(len(DRIVERS))]
                 elif driver in DRIVERS and (not transition or transition in names):
-                    key = (names.index(transition) if transition else -1, DRIVERS.index(driver))
+                    keys = [(names.index(transition) if transition else -1, DRIVERS.index(driver))]
                 else:
                     raise ValueError(f"lever {lever.kind} returned unknown target {target!r}")
-                combined[key] = combined.get(key, 1.0) * factor
+                for key in keys:
+                    combined[key] = combined.get(key, 1.0) * factor
         return combined
 
-    def _share(
-        self, factors: dict[tuple[int, int], Any]
-    ) -> tuple[np.ndarray, tuple[np.ndarray, ...]]:
+    def _share(self, factors: dict[Any, Factor]) -> tuple[np.ndarray, tuple[np.ndarray, ...]]:
         pop, sharing = self.population, self.scenario.sharing
-        share = factors.get((-1, -1), 1.0)
-        scalar, array = (
-            (share, np.empty(0)) if np.isscalar(share) else (1.0, np.asarray(share, float))
-        )
+        scalar, array = _split(factors.get("share", 1.0))
         tracked, dark = engine.draw_shares(
             pop.stage,
             self.funnel_arrays.is_sharer,
             pop.share_propensity,
             sharing.p_share,
-            float(scalar),
+            scalar,
             array,
             sharing.dark,
             self.dt,
@@ -183,18 +265,32 @@ class MarketModel(mesa.Model):
                 self.network.indptr, self.network.indices, self.shared, self.exposures
             )
             sharers = (np.empty(0, np.int64), np.empty(0, np.int64))
+        self.flows["shares_tracked"], self.flows["shares_dark"] = tracked, dark
         return np.array([tracked, dark], dtype=np.int64), sharers
 
-    def _move(self, factors, n_shared, sharers) -> tuple[np.ndarray, dict[str, int]]:
+    def _move(self, factors: dict[Any, Factor], n_shared: np.ndarray, sharers) -> None:
         fa, pop, net = self.funnel_arrays, self.population, self.network
+        scalar, array = _split(factors.get("repeat", 1.0))
+        self.flows["new_repeat_purchases"] = engine.draw_repeats(
+            pop.stage,
+            fa.is_customer,
+            self.scenario.brand.repeat,
+            scalar,
+            array,
+            self.dt,
+            self._keys["repeat"],
+            self.steps,
+            pop.purchases,
+        )
         reach = self.scenario.sharing.reach
         if net.implicit:
             reach *= min(1.0, net.contacts / max(1, net.n - 1))
         rates = fa.drivers.copy()
         arrays = []
-        for (t, d), factor in factors.items():
-            if d == -1:
+        for key, factor in factors.items():
+            if isinstance(key, str):
                 continue
+            t, d = key
             if np.isscalar(factor):
                 rates[slice(None) if t == -1 else t, d] *= factor
             else:
@@ -206,7 +302,7 @@ class MarketModel(mesa.Model):
         arr_vals = np.stack([a[2] for a in arrays]) if arrays else np.empty((0, pop.n))
         moves = np.zeros(len(fa.names), dtype=np.int64)
         new_customers = np.zeros(len(Source), dtype=np.int64)
-        purchases = engine.apply_transitions(
+        self.flows["new_purchases"] = engine.apply_transitions(
             pop.stage,
             pop.entry_step,
             pop.source,
@@ -240,35 +336,20 @@ class MarketModel(mesa.Model):
             new_customers,
         )
         self.public_shares += int(n_shared[0])
-        flows = {f"new_customers_{s}": int(new_customers[Source[s.upper()]]) for s in SOURCES}
-        flows["new_purchases"] = purchases
-        flows["shares_tracked"], flows["shares_dark"] = int(n_shared[0]), int(n_shared[1])
-        return moves, flows
+        for s in SOURCES:
+            code = Source[s.upper()]
+            self.flows[f"new_customers_{s}"] = self.flows.get(f"new_customers_{s}", 0) + int(
+                new_customers[code]
+            )
+        for name, k in zip(fa.names, moves, strict=True):
+            self.flows[f"new_{name.replace('->', '_to_')}"] = int(k)
 
-    def _record_state(
-        self, costs: np.ndarray, moves: np.ndarray | None, flows: dict[str, int]
-    ) -> None:
+    def _record_state(self, costs: np.ndarray) -> None:
         """This step's row: stocks from the state now, flows from the step just taken."""
-        stages, names = self.funnel.stages, self.funnel_arrays.names
-        counts = np.bincount(self.population.stage, minlength=len(stages))
-        new = sum(flows.get(f"new_customers_{s}", 0) for s in SOURCES)
-        self.cum_customers += new
-        row: dict[str, Any] = {"step": self.steps, "day": self.steps * self.dt}
-        row.update({f"n_{s}": int(c) for s, c in zip(stages, counts, strict=True)})
-        row["new_customers"] = new
-        row["cum_customers"] = self.cum_customers
-        row.update({f"new_customers_{s}": flows.get(f"new_customers_{s}", 0) for s in SOURCES})
-        row["new_purchases"] = flows.get("new_purchases", 0)
-        row["shares_tracked"] = flows.get("shares_tracked", 0)
-        row["shares_dark"] = flows.get("shares_dark", 0)
-        row["shares"] = row["shares_tracked"] + row["shares_dark"]
-        row["impressions"] = int(self.impressions.sum()) if moves is not None else 0
-        for t, k in zip(names, moves if moves is not None else np.zeros(len(names)), strict=True):
-            row[f"new_{t.replace('->', '_to_')}"] = int(k)
-        for label, c in zip(self.lever_labels, costs, strict=True):
-            row[f"cost_{label}"] = float(c)
-        row["cost"] = float(costs.sum())
-        self.record = {c: row[c] for c in self.columns}
+        self.counts = np.bincount(self.population.stage, minlength=len(self.funnel.stages))
+        self.cum_cost += costs
+        impressions = int(self.impressions.sum()) if self.steps else 0
+        self.record = step_record(self, self.counts, impressions, costs, self.flows)
 
     # ------------------------------------------------------------------------------------ results
     def run(self, steps: int | None = None) -> MarketModel:

@@ -32,9 +32,13 @@ class ScenarioError(ValueError):
 
 
 class Spec(BaseModel):
-    """Base of every scenario table: frozen, and unknown keys are errors."""
+    """Base of every scenario table: frozen; unknown keys, inf/nan and type coercions are errors.
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    Strict mode rejects ``steps = true`` or ``p = "0.3"`` instead of reading them as 1 and 0.3;
+    arrays (TOML gives lists) and paths (strings) opt out with ``strict=False`` on their field.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
 
 # ---------------------------------------------------------------------------------------- population
@@ -66,7 +70,7 @@ class PopulationSpec(Spec):
 
     n: int = Field(10_000, ge=2, le=100_000_000, description="consumers in the market")
     segments: tuple[SegmentSpec, ...] = Field(
-        (SegmentSpec(name="everyone", share=1.0),), min_length=1, max_length=100
+        (SegmentSpec(name="everyone", share=1.0),), min_length=1, max_length=100, strict=False
     )
 
     @field_validator("segments")
@@ -179,7 +183,7 @@ class EdgelistSpec(Spec):
     """A graph read from a text file of ``u v`` lines (ids 0..n-1), relative to the scenario file."""
 
     kind: Literal["edgelist"]
-    path: Path
+    path: Path = Field(strict=False)
 
     def build(self, n: int, rng: np.random.Generator) -> nets.Network:
         """Read the graph."""
@@ -231,10 +235,18 @@ class FunnelSpec(Spec):
     """A preset funnel, optionally with changed transitions and roles, or a funnel of one's own."""
 
     preset: Literal["aisas", "aida", "referral7", "bass"] = "aisas"
-    stages: tuple[str, ...] | None = Field(None, description="own funnel: stage names in order")
-    customers: tuple[str, ...] | None = Field(None, description="stages that count as customers")
-    sharers: tuple[str, ...] | None = Field(None, description="stages whose consumers share")
-    ad_stages: tuple[str, ...] | None = Field(None, description="stages ads can reach")
+    stages: tuple[str, ...] | None = Field(
+        None, strict=False, min_length=2, description="own funnel: stage names in order"
+    )
+    customers: tuple[str, ...] | None = Field(
+        None, strict=False, description="stages that count as customers"
+    )
+    sharers: tuple[str, ...] | None = Field(
+        None, strict=False, description="stages whose consumers share"
+    )
+    ad_stages: tuple[str, ...] | None = Field(
+        None, strict=False, description="stages ads can reach"
+    )
     transitions: dict[str, TransitionSpec] = Field(
         default_factory=dict, description='changed or added transitions, keyed "src->dst"'
     )
@@ -255,7 +267,7 @@ class FunnelSpec(Spec):
             src, arrow, dst = name.partition("->")
             if not arrow or src not in base.stages or dst not in base.stages:
                 raise ValueError(
-                    f"transitions key {name!r} must be 'src->dst' with stages from: "
+                    f"transitions: key {name!r} must be 'src->dst' with stages from: "
                     f"{', '.join(base.stages)}"
                 )
         changes = {
@@ -276,6 +288,28 @@ class FunnelSpec(Spec):
                 for role, v in roles.items()
             },
         )
+
+
+# -------------------------------------------------------------------------------------------- brand
+class BrandSpec(Spec):
+    """The product and its economics."""
+
+    price: float = Field(50.0, ge=0, description="price per purchase; currency (assumption)")
+    margin: float = Field(
+        20.0, ge=0, description="contribution margin per purchase; currency (assumption)"
+    )
+    repeat: float = Field(
+        0.01, ge=0, le=1, description="probability a customer buys again per day (assumption)"
+    )
+    discount: float = Field(
+        0.1, ge=0, le=10, description="discount rate for lifetime value; per year (assumption)"
+    )
+
+    @model_validator(mode="after")
+    def _margin_below_price(self) -> BrandSpec:
+        if self.margin > self.price:
+            raise ValueError(f"margin must be <= price ({self.price}) (got {self.margin})")
+        return self
 
 
 # ------------------------------------------------------------------------------------------ sharing
@@ -324,13 +358,22 @@ class Scenario(Spec):
     network: NetworkSpec = WattsStrogatzSpec()
     funnel: FunnelSpec = FunnelSpec()
     sharing: SharingSpec = SharingSpec()
-    levers: tuple[_lever_union(), ...] = Field((), max_length=50)  # type: ignore[valid-type]
+    brand: BrandSpec = BrandSpec()
+    levers: tuple[_lever_union(), ...] = Field((), max_length=50, strict=False)  # type: ignore[valid-type]
+
+    @field_validator("network", mode="before")
+    @classmethod
+    def _default_kind(cls, net: Any) -> Any:
+        # A [network] table without ``kind`` tunes the default generator.
+        return {"kind": "watts_strogatz", **net} if isinstance(net, dict) else net
 
     @model_validator(mode="after")
     def _consistent(self) -> Scenario:
         problems = self.network.check(self.population.n)
         names = {s.name for s in self.population.segments}
+        funnel = self.funnel.funnel()
         for i, lever in enumerate(self.levers):
+            problems += [f"levers.{i}.{p}" for p in lever.check(funnel, self.population.n)]
             for seg in getattr(lever, "segments", ()):
                 if seg not in names:
                     problems.append(
@@ -462,12 +505,28 @@ def format_errors(err: ValidationError, root: type[BaseModel]) -> list[str]:
         elif kind == "missing":
             lines.append(f"{loc}: required field missing")
         elif kind == "value_error":
-            for line in msg.removeprefix("Value error, ").split("\n"):
-                lines.append(line if " " in line.split(":")[0] or loc == "" else f"{loc}: {line}")
+            lines += [_at(loc, line) for line in msg.removeprefix("Value error, ").split("\n")]
         else:
-            shown = "" if isinstance(value, dict | list) else f" (got {value!r})"
+            shown = "" if isinstance(value, dict) else f" (got {_short(value)})"
             lines.append(f"{loc}: {msg[0].lower() + msg[1:]}{shown}")
     return lines or [str(err)]
+
+
+def _short(value: Any, width: int = 60) -> str:
+    """``repr(value)``, cut to ``width`` characters so that one problem stays one short line."""
+    text = repr(value)
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def _at(loc: str, line: str) -> str:
+    """A validator's message prefixed with the field path it was raised at, unless it names one."""
+    top = loc.split(".")[0]
+    if not loc or line.startswith((f"{top}.", f"{top} ")):
+        return line
+    head, sep, rest = line.partition(": ")
+    if sep and head.isidentifier():  # "transitions: key ..." raised at funnel
+        return f"{loc}.{head}: {rest}"
+    return f"{loc}: {line}"
 
 
 def _readable_loc(
@@ -512,3 +571,100 @@ def _kind_of(model: type[BaseModel]) -> str | None:
     field = model.model_fields.get("kind")
     args = typing.get_args(field.annotation) if field else ()
     return args[0] if len(args) == 1 else None
+
+
+# ---------------------------------------------------------------------------------- parameter table
+class ParameterRow(typing.NamedTuple):
+    """One scenario parameter, as ``docs/model.md``'s parameter table lists it.
+
+    ``kind`` is the network or lever kind the parameter belongs to ("" if any); ``default`` is TOML
+    text (``none``: unset, ``required``: no default).
+    """
+
+    name: str
+    kind: str
+    default: str
+    description: str
+
+
+def parameter_rows() -> list[ParameterRow]:
+    """Every scenario parameter, in declaration order, for ``docs/model.md``'s parameter table.
+
+    List items appear as ``N`` (``levers.N.reach``) and table keys as ``KEY``
+    (``funnel.transitions.KEY.base``); a tagged union gives its ``kind``, the fields all kinds
+    share, then each kind's own fields.
+    """
+    return _model_rows(Scenario, "", "")
+
+
+def _model_rows(
+    model: type[BaseModel], prefix: str, kind: str, skip: tuple[str, ...] = ()
+) -> list[ParameterRow]:
+    return [
+        row
+        for name, field in model.model_fields.items()
+        if name not in skip
+        for row in _value_rows(field.annotation, prefix + name, kind, field)
+    ]
+
+
+def _value_rows(ann: Any, path: str, kind: str, field: Any) -> list[ParameterRow]:
+    """Rows of one value: a leaf, a sub-table, a list or table of tables, or a tagged union."""
+    default = (
+        "required"
+        if field is None or field.is_required()
+        else _toml_text(field.get_default(call_default_factory=True))
+    )
+    description = (field.description or "") if field is not None else ""
+    members = _members(ann)
+    models = [m for m in members if _is_model(m)]
+    if models and _kind_of(models[0]) is not None:
+        base = next(
+            c
+            for c in models[0].__mro__
+            if _is_model(c) and _kind_of(c) is None and all(issubclass(m, c) for m in models)
+        )
+        chosen = (
+            default if default == "required" else _toml_text(_kind_of(type(field.get_default())))
+        )
+        kinds = ", ".join(str(_kind_of(m)) for m in models)
+        rows = [ParameterRow(f"{path}.kind", kind, chosen, f"one of: {kinds}")]
+        rows += _model_rows(base, f"{path}.", kind, skip=("kind",))
+        for m in models:
+            inherited = base.model_fields
+            own = [
+                n
+                for n, f in m.model_fields.items()
+                if n != "kind" and (n not in inherited or f.default != inherited[n].default)
+            ]
+            skip = tuple(n for n in m.model_fields if n not in own)
+            rows += _model_rows(m, f"{path}.", str(_kind_of(m)), skip=skip)
+        return rows
+    if models:
+        return _model_rows(models[0], f"{path}.", kind)
+    for container in members:
+        origin = typing.get_origin(container)
+        if origin in (tuple, list, dict):
+            item = typing.get_args(container)[-1 if origin is dict else 0]
+            if any(_is_model(m) for m in _members(item)):
+                key = "KEY" if origin is dict else "N"
+                head = ParameterRow(path, kind, default, description)
+                return [head, *_value_rows(item, f"{path}.{key}", kind, None)]
+    return [ParameterRow(path, kind, default, description)]
+
+
+def _toml_text(value: Any) -> str:
+    """A default as TOML-like text; ``none`` stands for unset."""
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, str | Path):
+        return f'"{value}"'
+    if isinstance(value, BaseModel):
+        return _toml_text(value.model_dump(exclude_defaults=True))
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k} = {_toml_text(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, tuple | list):
+        return "[" + ", ".join(_toml_text(v) for v in value) + "]"
+    return repr(value)
