@@ -123,7 +123,16 @@ class MarketModel(mesa.Model):
         self.population = Population.create(n, segments, make_rng(seed, "traits"))
         self.levers: tuple[Lever, ...] = scenario.lever_objects
         self.lever_labels = lever_labels(self.levers)
-        self.lever_rngs = [make_rng(seed, f"lever:{label}") for label in self.lever_labels]
+        # a lever's stream is named by its kind and rank among levers of that kind, so adding a
+        # lever (even of the same kind, after it) never shifts another lever's draws
+        ranks = [
+            sum(x.kind == lever.kind for x in self.levers[:i])
+            for i, lever in enumerate(self.levers)
+        ]
+        self.lever_rngs = [
+            make_rng(seed, f"lever:{lever.kind}:{rank}")
+            for lever, rank in zip(self.levers, ranks, strict=True)
+        ]
         self.cum_cost = np.zeros(len(self.levers))  # spend per lever before the step in progress
         self._keys = {
             name: stream_key(seed, name)

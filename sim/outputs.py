@@ -14,7 +14,7 @@ from typing import Any
 import tomli_w
 
 from sim import __version__, plots
-from sim.metrics import clean
+from sim.metrics import clean, referral_tree
 from sim.model import MarketModel
 
 
@@ -62,8 +62,11 @@ def run_summary(model: MarketModel) -> dict[str, Any]:
     return clean({**meta, **model.outcomes()})
 
 
-def write_run(model: MarketModel, out: Path) -> dict[str, Any]:
-    """Write a finished run's files into ``out`` (which must not exist or be empty)."""
+def write_run(model: MarketModel, out: Path, referrals: bool = False) -> dict[str, Any]:
+    """Write a finished run's files into ``out`` (which must not exist or be empty).
+
+    With ``referrals``, also the referral tree as ``referrals.csv``.
+    """
     steps = model.timeseries()
     summary = run_summary(model)
     title = f"{model.scenario.name} (seed {model.seed})"
@@ -77,4 +80,6 @@ def write_run(model: MarketModel, out: Path) -> dict[str, Any]:
             tmp / "adoption.png",
         )
         plots.save(plots.stages_figure(steps, model.funnel.stages, title), tmp / "stages.png")
+        if referrals:
+            referral_tree(model).to_csv(tmp / "referrals.csv", index=False)
     return summary

@@ -121,3 +121,4 @@ class Population:
         self.entry_step[who] = step
         fresh = who[self.source[who] == Source.NONE]
         self.source[fresh] = source
+        self.touch_step[fresh] = step

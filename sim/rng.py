@@ -23,7 +23,7 @@ def stream_seed(seed: int, name: str) -> np.random.SeedSequence:
 
 
 def make_rng(seed: int, name: str) -> np.random.Generator:
-    """An independent generator for one concern (``network``, ``traits``, ``lever:0:ads``, ...)."""
+    """An independent generator for one concern (``network``, ``traits``, ``lever:ads:0``, ...)."""
     return np.random.default_rng(stream_seed(seed, name))
 
 

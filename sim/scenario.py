@@ -476,9 +476,44 @@ def scenario_from_dict(doc: dict[str, Any], base_dir: Path | None = None) -> Sce
         raise ScenarioError(format_errors(err, Scenario)) from None
 
 
+def read_scenario_doc(path: str | Path, _seen: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """A scenario file as a dict, with ``extends = "other.toml"`` resolved.
+
+    A scenario may extend another (a path relative to it): its tables are merged key by key over
+    the base's, and any other value (lists such as ``levers`` included) replaces the base's. So a
+    strategy file states only what differs from its market.
+    """
+    path = Path(path).resolve()
+    if path in _seen:
+        raise ScenarioError(
+            [f"{path}: extends itself through {' -> '.join(p.name for p in _seen)}"]
+        )
+    doc = read_toml(path)
+    net = doc.get("network")
+    if isinstance(net, dict) and isinstance(net.get("path"), str):  # relative to its own file
+        doc["network"] = {**net, "path": str(path.parent / net["path"])}
+    base = doc.pop("extends", None)
+    if base is None:
+        return doc
+    if not isinstance(base, str):
+        raise ScenarioError([f"extends: must be a file name (got {base!r})"])
+    merged = read_scenario_doc(path.parent / base, (*_seen, path))
+    merged.pop("name", None)
+    merged.pop("description", None)
+    return _merge(merged, doc)
+
+
+def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in over.items():
+        both_tables = isinstance(value, dict) and isinstance(base.get(key), dict)
+        out[key] = _merge(base[key], value) if both_tables else value
+    return out
+
+
 def load_scenario(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Scenario:
     """Read, override and validate a scenario file; raise ScenarioError listing every problem."""
-    doc = apply_overrides(read_toml(path), list(overrides))
+    doc = apply_overrides(read_scenario_doc(path), list(overrides))
     doc.setdefault("name", Path(path).stem)
     return scenario_from_dict(doc, Path(path).parent)
 
