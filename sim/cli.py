@@ -1,4 +1,4 @@
-"""The command line: ``python run.py run|validate ...``. Bad input exits 2 with one line per problem."""
+"""The command line: ``python run.py COMMAND ...``. Bad input exits 2 with one line per problem."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ EXAMPLES = """examples:
   python run.py run scenarios/baseline.toml
   python run.py run scenarios/baseline.toml --seed 7 --steps 90 --set network.p=0.3
   python run.py validate scenarios/classroom.toml --set population.n=500
+  python run.py experiment experiments/small_world.toml --set replicates=3 --workers 2
 """
 
 
@@ -63,6 +64,41 @@ def build_parser() -> argparse.ArgumentParser:
         "resolved scenario as TOML; exit 2 listing every problem.",
     )
     _add_scenario_args(validate)
+
+    experiment = sub.add_parser(
+        "experiment",
+        help="run a batch experiment: markets x strategies x sweep x replicates",
+        description="Run every combination of an experiment file's markets, strategies, sweep "
+        "points and replicates (replicate r has the same seed under every strategy); write "
+        "runs.parquet, steps.parquet, summary.csv, meta.json, figures/ and report.html. Exit 1 "
+        "if some runs failed (the others complete), 2 on bad input.",
+    )
+    experiment.add_argument("experiment", type=Path, help="experiment file (TOML)")
+    experiment.add_argument(
+        "--workers", type=int, help="local worker processes (default: one per CPU; 1 = serial)"
+    )
+    experiment.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="run on a Dask cluster instead, e.g. tcp://10.0.0.5:8786 (needs the distributed extra)",
+    )
+    experiment.add_argument(
+        "--out", type=Path, help="output folder (default: results/<experiment name>/)"
+    )
+    experiment.add_argument(
+        "--resume",
+        action="store_true",
+        help="keep the runs a stopped batch left in the folder and run only the rest",
+    )
+    experiment.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override an experiment value, e.g. replicates=3, steps=60, "
+        "set.population.n=2000 (repeatable; values are TOML)",
+    )
     return parser
 
 
@@ -132,4 +168,29 @@ def describe(s: dict, seconds: float) -> str:
     )
 
 
-COMMANDS = {"run": cmd_run, "validate": cmd_validate}
+def cmd_experiment(args: argparse.Namespace) -> int:
+    """Run a batch experiment; exit 1 if some runs failed."""
+    from sim.experiment import Interrupted, load_experiment, run_experiment
+
+    if args.workers is not None and args.workers < 1:
+        raise ScenarioError([f"--workers must be >= 1 (got {args.workers})"])
+    if args.workers is not None and args.scheduler:
+        raise ScenarioError(["--workers and --scheduler exclude each other (Dask has its own)"])
+    exp = load_experiment(args.experiment, args.overrides)
+    try:
+        result = run_experiment(
+            exp, args.out, workers=args.workers, scheduler=args.scheduler, resume=args.resume
+        )
+    except Interrupted as err:
+        print(err, file=sys.stderr)
+        return 130
+    if result is None:
+        print(f"{exp.name}: every run is already finished; nothing to resume")
+        return 0
+    for line in result.failures():
+        print(f"error: {line}", file=sys.stderr)
+    print(result.describe())
+    return 1 if result.failed else 0
+
+
+COMMANDS = {"run": cmd_run, "validate": cmd_validate, "experiment": cmd_experiment}
