@@ -10,12 +10,16 @@ tests check both give the same distributions).
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import numba
 import numpy as np
 
 from sim.population import Source
 from sim.rng import uniform
+
+if TYPE_CHECKING:
+    from sim.network import Network
 
 TRACKED, DARK = 1, 2  # share kinds in ``shared``; 0 = did not share
 _DRIVER_SOURCE = np.array([Source.ORGANIC, Source.AD, Source.PEER, Source.SEARCH], dtype=np.int8)
@@ -44,6 +48,34 @@ def component_log_survival(
     return lb, la, lw, ls
 
 
+@numba.njit(inline="always")
+def _per_step(p_day: float, dt: float) -> float:
+    """The probability per step of ``dt`` days of an event with probability ``p_day`` a day."""
+    q = 1.0 - min(p_day, 1.0)
+    return 1.0 - (q if dt == 1.0 else q**dt)  # pow(q, 1.0) == q exactly: skip its cost
+
+
+@numba.njit(inline="always")
+def _batch(codes: np.ndarray, selected: np.ndarray, start: int, ids: np.ndarray) -> tuple[int, int]:
+    """The next consumers ``i >= start`` with ``selected[codes[i]]``, at most ``len(ids)`` of them.
+
+    Writes their ids into ``ids`` and returns (how many, where to resume). The sparse phases handle
+    a batch at a time so that the memory reads of its consumers overlap: a loop that branches on
+    every consumer waits for each scattered read in turn.
+    """
+    k = 0
+    i = start
+    while i < len(codes) and k < len(ids):
+        ids[k] = i
+        k += selected[codes[i]]
+        i += 1
+    return k, i
+
+
+_BATCH = 256
+_IS_SHARE = np.array([False, True, True])  # by value of ``shared``
+
+
 @numba.njit(cache=True)
 def draw_shares(
     stage: np.ndarray,
@@ -65,71 +97,95 @@ def draw_shares(
     ``u < p·dark``. Writes ``shared`` (0, TRACKED or DARK), counts ``shares_sent`` and returns the
     (tracked, dark) share counts.
     """
+    shared[:] = 0
     n_tracked = 0
     n_dark = 0
     per_consumer = len(mult_array) > 0
-    for i in range(len(stage)):
-        shared[i] = 0
-        if not is_sharer[stage[i]]:
-            continue
-        p_day = p_share * mult * share_propensity[i]
-        if per_consumer:
-            p_day *= mult_array[i]
-        p = 1.0 - (1.0 - min(p_day, 1.0)) ** dt
-        u = uniform(key, step, i)
-        if u < p * dark:
-            shared[i] = DARK
-            n_dark += 1
-            shares_sent[i] += 1
-        elif u < p:
-            shared[i] = TRACKED
-            n_tracked += 1
-            shares_sent[i] += 1
+    scale = p_share * mult
+    ids = np.empty(_BATCH, dtype=np.int64)
+    start = 0
+    while start < len(stage):
+        k, start = _batch(stage, is_sharer, start, ids)
+        for j in range(k):
+            i = ids[j]
+            p_day = scale * share_propensity[i]
+            if per_consumer:
+                p_day *= mult_array[i]
+            p = _per_step(p_day, dt)
+            u = uniform(key, step, i)
+            kind = (u < p) * (TRACKED + (u < p * dark))  # branch-free; p·dark <= p as dark <= 1
+            shared[i] = kind
+            shares_sent[i] += kind != 0
+            n_tracked += kind == TRACKED
+            n_dark += kind == DARK
     return n_tracked, n_dark
+
+
+def exposure_buffer(network: Network) -> np.ndarray:
+    """A (2, n) buffer for :func:`count_exposures`, in the smallest dtype that holds any degree.
+
+    One byte per consumer and kind on most graphs keeps the buffer in cache while shares scatter.
+    """
+    if network.implicit:
+        return np.zeros((2, 0), dtype=np.int32)
+    top = int(network.degree().max()) if network.n else 0
+    dtype = np.uint8 if top <= 255 else np.uint16 if top <= 65535 else np.int32
+    return np.zeros((2, network.n), dtype=dtype)
 
 
 @numba.njit(cache=True)
 def count_exposures(
     indptr: np.ndarray, indices: np.ndarray, shared: np.ndarray, exposures: np.ndarray
 ) -> None:
-    """Phase 2b: neighbour shares received by each consumer, by kind (row 0 tracked, row 1 dark)."""
+    """Phase 2b: neighbour shares received by each consumer, by kind (row 0 tracked, row 1 dark).
+
+    Pushed from the sharers only, a batch of sharers at a time (see :func:`_batch`).
+    """
     exposures[:] = 0
-    for s in range(len(shared)):
-        kind = shared[s]
-        if kind == 0:
-            continue
-        for e in range(indptr[s], indptr[s + 1]):
-            exposures[kind - 1, indices[e]] += 1
+    ids = np.empty(_BATCH, dtype=np.int64)
+    lo = np.empty(_BATCH, dtype=np.int64)
+    hi = np.empty(_BATCH, dtype=np.int64)
+    first = np.empty(_BATCH, dtype=np.int64)
+    start = 0
+    while start < len(shared):
+        k, start = _batch(shared, _IS_SHARE, start, ids)
+        for j in range(k):
+            lo[j], hi[j] = indptr[ids[j]], indptr[ids[j] + 1]
+        for j in range(k):  # each sharer's first neighbour read ahead of the scatter
+            first[j] = indices[lo[j]] if hi[j] > lo[j] else -1
+        for j in range(k):
+            if first[j] < 0:
+                continue
+            row = shared[ids[j]] - 1
+            exposures[row, first[j]] += 1
+            for e in range(lo[j] + 1, hi[j]):
+                exposures[row, indices[e]] += 1
 
 
 @numba.njit(cache=True)
-def _pick_referrer(
-    i: int,
-    kind: int,
-    v: float,
-    implicit: bool,
-    indptr: np.ndarray,
-    indices: np.ndarray,
-    shared: np.ndarray,
-    sharers: np.ndarray,
-) -> int:
-    """A uniformly chosen sender of a share of ``kind`` that reached consumer ``i``."""
-    if implicit:
-        # sharers: sorted ids of this kind's sharers; choose among them, skipping i itself
-        pos = np.searchsorted(sharers, i)
-        is_self = pos < len(sharers) and sharers[pos] == i
-        count = len(sharers) - is_self
-        pick = min(int(v * count), count - 1)
-        return sharers[pick + 1 if is_self and pick >= pos else pick]
-    count = 0
-    for e in range(indptr[i], indptr[i + 1]):
-        count += shared[indices[e]] == kind
+def _pick_sharer(i: int, v: float, sharers: np.ndarray) -> int:
+    """Complete graph: a uniformly chosen one of ``sharers`` (sorted ids) other than ``i``."""
+    pos = np.searchsorted(sharers, i)
+    is_self = pos < len(sharers) and sharers[pos] == i
+    count = len(sharers) - is_self
     pick = min(int(v * count), count - 1)
-    for e in range(indptr[i], indptr[i + 1]):
-        if shared[indices[e]] == kind:
-            if pick == 0:
-                return indices[e]
-            pick -= 1
+    return sharers[pick + 1 if is_self and pick >= pos else pick]
+
+
+@numba.njit(cache=True)
+def _nth_sharing_neighbour(
+    first: int, lo: int, hi: int, indices: np.ndarray, shared: np.ndarray, kind: int, nth: int
+) -> int:
+    """The ``nth`` (from 0) of the neighbours ``indices[lo:hi]`` that shared ``kind``.
+
+    ``first`` is ``indices[lo]``, read ahead by the caller.
+    """
+    for e in range(lo, hi):
+        neighbour = indices[e] if e > lo else first
+        if shared[neighbour] == kind:
+            if nth == 0:
+                return neighbour
+            nth -= 1
     return -1
 
 
@@ -174,6 +230,10 @@ def apply_transitions(
     it fires with probability 1 - prod(1 - h_t), and it is chosen in proportion to h_t. On a first
     touch, the cause is the driver drawn in proportion to its hazard rate (-log survival).
 
+    A consumer whose stage's hazards cannot depend on it this step (no impressions where ads
+    count, no shares where word of mouth counts, no per-consumer lever factor) takes its stage's
+    precomputed probability, so most consumers cost one uniform.
+
     Args:
         rates: (transitions, 4) effective driver probabilities: lever scalars applied, wom times
             reach, search times search success.
@@ -186,150 +246,264 @@ def apply_transitions(
     Returns:
         Purchases made by entering a customer stage this step.
     """
-    n_transitions = len(dst)
+    n_stages, n_transitions = len(out_ptr) - 1, len(dst)
+    # This step's constants: base and search log-survival per transition (the same for everyone
+    # unless a per-consumer factor touches the transition) and, per stage, what can make a
+    # consumer's hazards differ from the stage's idle ones.
+    fixed = np.zeros((n_transitions, 2))
+    per_consumer = np.zeros(n_transitions, dtype=np.bool_)
+    for t in range(n_transitions):
+        lb, _, _, ls = component_log_survival(rates[t, 0], 0.0, 0.0, rates[t, 3], 0, 0, dt)
+        fixed[t, 0], fixed[t, 1] = lb, ls
+        for k in range(len(arr_t)):
+            per_consumer[t] |= arr_t[k] == -1 or arr_t[k] == t
+    by_ad = np.zeros(n_stages, dtype=np.bool_)
+    by_wom = np.zeros(n_stages, dtype=np.bool_)
+    by_factor = np.zeros(n_stages, dtype=np.bool_)
+    p_idle = np.zeros(n_stages)
     log_surv = np.zeros((n_transitions, 4))
+    lt = np.zeros(n_transitions)
     h = np.zeros(n_transitions)
-    n_arr = len(arr_t)
-    # Fast path: a consumer with no impressions, no shares received and no per-consumer factors
-    # has its stage's "idle" probability of moving; hazards are computed only when it moves.
-    p_idle = np.zeros(len(out_ptr) - 1)
-    for s in range(len(out_ptr) - 1):
-        total = _hazards(
-            0,
-            out_ptr[s],
-            out_ptr[s + 1],
-            rates,
-            arr_t[:0],
-            arr_d[:0],
-            arr_vals,
-            1.0,
-            1.0,
-            0,
-            0,
-            dt,
-            log_surv,
-            h,
-        )
-        p_idle[s] = 1.0 - math.exp(total)
-    purchases_made = 0
-    for i in range(len(stage)):
-        s = stage[i]
-        lo, hi = out_ptr[s], out_ptr[s + 1]
-        if lo == hi:
-            continue
-        if implicit:
-            e_tracked = n_shared[0] - (shared[i] == TRACKED)
-            e_dark = n_shared[1] - (shared[i] == DARK)
-        else:
-            e_tracked = exposures[0, i]
-            e_dark = exposures[1, i]
-        idle = impressions[i] == 0 and e_tracked + e_dark == 0 and n_arr == 0
-        if idle:
-            p_any = p_idle[s]
-        else:
-            total = _hazards(
-                i,
-                lo,
-                hi,
+    for s in range(n_stages):
+        for t in range(out_ptr[s], out_ptr[s + 1]):
+            by_ad[s] |= rates[t, 1] > 0
+            by_wom[s] |= rates[t, 2] > 0
+            by_factor[s] |= per_consumer[t]
+        p_idle[s] = 1.0 - math.exp(
+            _log_survival(
+                0,
+                out_ptr[s],
+                out_ptr[s + 1],
+                0,
+                0,
                 rates,
+                fixed,
+                per_consumer,
                 arr_t,
                 arr_d,
                 arr_vals,
-                rel_ad[i],
-                rel_wom[i],
-                impressions[i],
-                e_tracked + e_dark,
+                rel_ad,
+                rel_wom,
                 dt,
                 log_surv,
-                h,
+                lt,
             )
-            p_any = 1.0 - math.exp(total)
-        if p_any <= 0.0:
-            continue
-        u = uniform(key_move, step, i)
-        if u >= p_any:
-            continue
-        if idle:
-            _hazards(i, lo, hi, rates, arr_t, arr_d, arr_vals, 1.0, 1.0, 0, 0, dt, log_surv, h)
-        # choose the transition in proportion to its hazard
-        x = u / p_any
-        h_sum = 0.0
-        for t in range(lo, hi):
-            h_sum += h[t]
-        x *= h_sum
-        chosen = hi - 1
-        for t in range(lo, hi):
-            if x < h[t]:
-                chosen = t
-                break
-            x -= h[t]
-        moves[chosen] += 1
-        new = dst[chosen]
-        if source[i] == _NONE:
-            # three attribution draws per consumer: driver, kind of share, referrer
-            driver = _pick_driver(log_surv, chosen, uniform(key_attr, step, 3 * i))
-            src = int(_DRIVER_SOURCE[driver])
-            if driver == 2:
-                kind = TRACKED
-                if uniform(key_attr, step, 3 * i + 1) * (e_tracked + e_dark) >= e_tracked:
-                    kind, src = DARK, _PEER_DARK
-                pool = sharers_tracked if kind == TRACKED else sharers_dark
-                v = uniform(key_attr, step, 3 * i + 2)
-                referrer[i] = _pick_referrer(i, kind, v, implicit, indptr, indices, shared, pool)
-            source[i] = src
-            touch_step[i] = step
-        if is_customer[new] and not is_customer[s]:
-            if acquired_step[i] < 0:
-                new_customers[source[i]] += 1
-                acquired_step[i] = step
-            purchases[i] += 1
-            purchases_made += 1
-        stage[i] = new
-        entry_step[i] = step
+        )
+    purchases_made = 0
+    ids = np.empty(_BATCH, dtype=np.int64)
+    draws = np.empty(_BATCH)
+    traits = np.empty((_BATCH, 2))
+    first_touch = np.empty(_BATCH, dtype=np.bool_)
+    late = np.empty(_BATCH, dtype=np.int64)  # movers whose referrer is picked in phase 4
+    late_kind = np.empty(_BATCH, dtype=np.int8)
+    late_nth = np.empty(_BATCH, dtype=np.int64)
+    lo_hi = np.empty((_BATCH, 2), dtype=np.int64)
+    ahead = np.empty(_BATCH, dtype=np.int64)
+    for start in range(0, len(stage), _BATCH):
+        # 1. every consumer's draw, without branches; keep those who may move
+        k = m = 0
+        for i in range(start, min(start + _BATCH, len(stage))):
+            s = stage[i]
+            e_tracked, e_dark = _received(i, implicit, n_shared, shared, exposures)
+            n_exp = e_tracked + e_dark
+            hot = by_factor[s] | ((impressions[i] > 0) & by_ad[s]) | ((n_exp > 0) & by_wom[s])
+            u = uniform(key_move, step, i)
+            ids[k], draws[k] = i, u
+            k += hot | (u < p_idle[s])
+        # 2. what they need from scattered memory, read together so that the cache misses overlap
+        for j in range(k):
+            traits[j, 0], traits[j, 1] = rel_ad[ids[j]], rel_wom[ids[j]]
+            first_touch[j] = source[ids[j]] == _NONE
+        # 3. hazards and moves
+        for j in range(k):
+            i, u = ids[j], draws[j]
+            s = stage[i]
+            lo, hi = out_ptr[s], out_ptr[s + 1]
+            e_tracked, e_dark = _received(i, implicit, n_shared, shared, exposures)
+            n_exp, n_imp = e_tracked + e_dark, impressions[i]
+            idle = not (by_factor[s] or (n_imp > 0 and by_ad[s]) or (n_exp > 0 and by_wom[s]))
+            if idle:
+                p_any = p_idle[s]
+            else:
+                if not by_factor[s]:
+                    # Screen: p_any <= p_idle + the sum of count·p/(1-p) over the ad and wom
+                    # terms (1 - e^-x <= x; -log(1-p) <= p/(1-p)). A draw above that bound, with a
+                    # margin far wider than rounding, cannot move: most exposed consumers skip
+                    # log and exp.
+                    bound = p_idle[s]
+                    for t in range(lo, hi):
+                        if n_imp > 0:
+                            bound += _odds(rates[t, 1] * traits[j, 0], n_imp)
+                        if n_exp > 0:
+                            bound += _odds(rates[t, 2] * traits[j, 1], n_exp)
+                    if u >= bound * (1.0 + 1e-12) + 1e-14:
+                        continue
+                p_any = 1.0 - math.exp(
+                    _log_survival(
+                        i,
+                        lo,
+                        hi,
+                        n_imp,
+                        n_exp,
+                        rates,
+                        fixed,
+                        per_consumer,
+                        arr_t,
+                        arr_d,
+                        arr_vals,
+                        rel_ad,
+                        rel_wom,
+                        dt,
+                        log_surv,
+                        lt,
+                    )
+                )
+            if u >= p_any:
+                continue
+            if idle:
+                _log_survival(
+                    i,
+                    lo,
+                    hi,
+                    0,
+                    0,
+                    rates,
+                    fixed,
+                    per_consumer,
+                    arr_t,
+                    arr_d,
+                    arr_vals,
+                    rel_ad,
+                    rel_wom,
+                    dt,
+                    log_surv,
+                    lt,
+                )
+            # choose the transition in proportion to its hazard
+            h_sum = 0.0
+            for t in range(lo, hi):
+                h[t] = 1.0 - math.exp(lt[t])
+                h_sum += h[t]
+            x = u / p_any
+            x *= h_sum
+            chosen = hi - 1
+            for t in range(lo, hi):
+                if x < h[t]:
+                    chosen = t
+                    break
+                x -= h[t]
+            moves[chosen] += 1
+            new = dst[chosen]
+            if first_touch[j]:
+                # three attribution draws per consumer: driver, kind of share, referrer
+                driver = _pick_driver(log_surv, chosen, uniform(key_attr, step, 3 * i))
+                src = int(_DRIVER_SOURCE[driver])
+                if driver == 2:  # the referrer: a uniformly chosen sender of the drawn kind
+                    kind, count = TRACKED, e_tracked
+                    if uniform(key_attr, step, 3 * i + 1) * (e_tracked + e_dark) >= e_tracked:
+                        kind, count, src = DARK, e_dark, _PEER_DARK
+                    v = uniform(key_attr, step, 3 * i + 2)
+                    if implicit:
+                        pool = sharers_tracked if kind == TRACKED else sharers_dark
+                        referrer[i] = _pick_sharer(i, v, pool)
+                    else:  # picked in phase 4, once the batch's neighbour lists are read
+                        late[m], late_kind[m] = i, kind
+                        late_nth[m] = min(int(v * count), count - 1)
+                        m += 1
+                source[i] = src
+                touch_step[i] = step
+            if is_customer[new] and not is_customer[s]:
+                if acquired_step[i] < 0:
+                    new_customers[source[i]] += 1
+                    acquired_step[i] = step
+                purchases[i] += 1
+                purchases_made += 1
+            stage[i] = new
+            entry_step[i] = step
+        # 4. referrers, with each neighbour list's first read issued ahead
+        for j in range(m):
+            lo_hi[j, 0], lo_hi[j, 1] = indptr[late[j]], indptr[late[j] + 1]
+        for j in range(m):
+            ahead[j] = indices[lo_hi[j, 0]]  # a consumer reached by a share has a neighbour
+        for j in range(m):
+            referrer[late[j]] = _nth_sharing_neighbour(
+                ahead[j], lo_hi[j, 0], lo_hi[j, 1], indices, shared, late_kind[j], late_nth[j]
+            )
     return purchases_made
 
 
-@numba.njit(cache=True)
-def _hazards(
+@numba.njit(inline="always")
+def _received(
+    i: int, implicit: bool, n_shared: np.ndarray, shared: np.ndarray, exposures: np.ndarray
+) -> tuple[int, int]:
+    """Shares consumer i received this step, as (tracked, dark)."""
+    if implicit:  # everyone's shares but its own
+        return n_shared[0] - (shared[i] == TRACKED), n_shared[1] - (shared[i] == DARK)
+    return np.int64(exposures[0, i]), np.int64(exposures[1, i])
+
+
+@numba.njit(inline="always")
+def _odds(p: float, count: int) -> float:
+    """``count · p / (1 - p)``, an upper bound of ``-count · log(1 - p)`` (inf for p >= 1)."""
+    if p <= 0.0:
+        return 0.0
+    return count * p / (1.0 - p) if p < 1.0 else math.inf
+
+
+@numba.njit(inline="always")
+def _log_survival(
     i: int,
     lo: int,
     hi: int,
+    impressions: int,
+    exposures: int,
     rates: np.ndarray,
+    fixed: np.ndarray,
+    per_consumer: np.ndarray,
     arr_t: np.ndarray,
     arr_d: np.ndarray,
     arr_vals: np.ndarray,
-    rel_ad: float,
-    rel_wom: float,
-    impressions: int,
-    exposures: int,
+    rel_ad: np.ndarray,
+    rel_wom: np.ndarray,
     dt: float,
     log_surv: np.ndarray,
-    h: np.ndarray,
+    lt: np.ndarray,
 ) -> float:
-    """Consumer i's hazards of transitions lo..hi-1 into ``h`` (components into ``log_surv``).
+    """Consumer i's log-survival of transitions lo..hi-1; returns that of none firing.
 
-    Returns the log of the probability that none of them fires.
+    Writes each transition's terms by driver into ``log_surv`` and their sum into ``lt``.
+    ``fixed`` holds each transition's base and search terms, used unless ``per_consumer[t]``.
     """
     total = 0.0
     for t in range(lo, hi):
-        b, a, w, sr = rates[t, 0], rates[t, 1] * rel_ad, rates[t, 2] * rel_wom, rates[t, 3]
-        for k in range(len(arr_t)):
-            if arr_t[k] == -1 or arr_t[k] == t:
-                f = arr_vals[k, i]
-                d = arr_d[k]
-                if d == 0:
-                    b *= f
-                elif d == 1:
-                    a *= f
-                elif d == 2:
-                    w *= f
-                else:
-                    sr *= f
-        lb, la, lw, ls = component_log_survival(b, a, w, sr, impressions, exposures, dt)
+        if per_consumer[t]:
+            b, a, w, sr = (
+                rates[t, 0],
+                rates[t, 1] * rel_ad[i],
+                rates[t, 2] * rel_wom[i],
+                rates[t, 3],
+            )
+            for k in range(len(arr_t)):
+                if arr_t[k] == -1 or arr_t[k] == t:
+                    f = arr_vals[k, i]
+                    d = arr_d[k]
+                    if d == 0:
+                        b *= f
+                    elif d == 1:
+                        a *= f
+                    elif d == 2:
+                        w *= f
+                    else:
+                        sr *= f
+            lb, la, lw, ls = component_log_survival(b, a, w, sr, impressions, exposures, dt)
+        else:
+            a = rates[t, 1] * rel_ad[i] if impressions > 0 else 0.0
+            w = rates[t, 2] * rel_wom[i] if exposures > 0 else 0.0
+            _, la, lw, _ = component_log_survival(0.0, a, w, 0.0, impressions, exposures, dt)
+            lb, ls = fixed[t, 0], fixed[t, 1]
         log_surv[t, 0], log_surv[t, 1], log_surv[t, 2], log_surv[t, 3] = lb, la, lw, ls
-        lt = lb + la + lw + ls
-        h[t] = 1.0 - math.exp(lt)
-        total += lt
+        lt[t] = lb + la + lw + ls
+        total += lt[t]
     return total
 
 
@@ -376,13 +550,16 @@ def draw_repeats(
     """
     n_repeats = 0
     per_consumer = len(mult_array) > 0
-    for i in range(len(stage)):
-        if not is_customer[stage[i]]:
-            continue
-        p_day = p_repeat * mult
-        if per_consumer:
-            p_day *= mult_array[i]
-        if uniform(key, step, i) < 1.0 - (1.0 - min(p_day, 1.0)) ** dt:
-            purchases[i] += 1
-            n_repeats += 1
+    p = _per_step(p_repeat * mult, dt)
+    ids = np.empty(_BATCH, dtype=np.int64)
+    start = 0
+    while start < len(stage):
+        k, start = _batch(stage, is_customer, start, ids)
+        for j in range(k):
+            i = ids[j]
+            if per_consumer:
+                p = _per_step(p_repeat * mult * mult_array[i], dt)
+            if uniform(key, step, i) < p:
+                purchases[i] += 1
+                n_repeats += 1
     return n_repeats

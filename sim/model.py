@@ -144,7 +144,7 @@ class MarketModel(mesa.Model):
 
         self.impressions = np.zeros(n, dtype=np.int32)  # this step's ad impressions per consumer
         self.shared = np.zeros(n, dtype=np.int8)  # this step's share per consumer: 0, TRACKED, DARK
-        self.exposures = np.zeros((2, 0 if self.network.implicit else n), dtype=np.int32)
+        self.exposures = engine.exposure_buffer(self.network)  # shares received: tracked, dark
         self.public_shares = 0  # tracked shares so far: what search can find
         self.cum_customers = 0
         self.columns = step_columns(self.funnel.stages, self.funnel_arrays.names, self.lever_labels)
