@@ -113,10 +113,12 @@ def figures(
                 f"that excludes the dashed zero line is a difference beyond noise{suffix}.",
                 plots.png(fig),
             )
+    plotted = set()
     for group in groups:
         key = group[0]
-        if rows[key].nunique() < 2:
-            continue
+        if rows[key].nunique() < 2 or key in plotted:
+            continue  # a key shared by two strategies' sweeps is one plot, a line per strategy
+        plotted.add(key)
         others = [k for k in [*variant, *point] if k not in group]
         keyed = rows.assign(series=series_labels(rows, others, []))
         keyed_colors = plots.series_colors(list(dict.fromkeys(keyed["series"])))

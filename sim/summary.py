@@ -23,6 +23,7 @@ HIGHER_IS_BETTER = (
     "referral_customers",
     "revenue",
     "margin",
+    "profit",
     "roi",
     "clv",
     "shares",
@@ -33,7 +34,7 @@ LOWER_IS_BETTER = ("t10", "t50", "cac")
 """Outcomes with a direction. The others (costs, conversions, sources) describe, not rank: the
 cheapest strategy is the one that does nothing."""
 
-HEADLINE = ("cum_customers", "t50", "cac", "roi", "margin", "viral_k")
+HEADLINE = ("cum_customers", "t50", "cac", "profit", "roi", "margin", "viral_k")
 """Outcomes the figures and the report lead with, those a run has, in this order."""
 
 
@@ -153,8 +154,9 @@ def winners(
 ) -> pd.DataFrame:
     """The best strategy variant per scenario × sweep point × outcome with a direction.
 
-    Beside the winner's mean and interval and its difference from the baseline, the paired
-    difference from the runner-up tells whether the win is more than noise (its interval excludes 0).
+    Beside the winner's mean and interval and its difference from the baseline, its paired lead
+    over the runner-up (how much better, so positive: lower values count as better where lower is
+    better) tells whether the win is more than noise (the lead's interval excludes 0).
 
     Returns:
         Columns: scenario, *point, outcome, better, winner, runner_up, n, mean, ci_low, ci_high,
@@ -182,7 +184,10 @@ def winners(
                 here = ok[_matches(ok, ["scenario", *point], where)]
                 a = here[_matches(here, keys, first[keys])].set_index("replicate")[outcome]
                 b = here[_matches(here, keys, second[keys])].set_index("replicate")[outcome]
-                _, lead, _, lead_lo, lead_hi = describe((a - b.reindex(a.index)).to_numpy(float))
+                gain = (a - b.reindex(a.index)).to_numpy(float) * (
+                    1 if direction == "higher" else -1
+                )
+                _, lead, _, lead_lo, lead_hi = describe(gain)
                 row |= {"runner_up": label(second, variant), "lead_mean": lead}
                 row |= {"lead_ci_low": lead_lo, "lead_ci_high": lead_hi}
             rows.append(row)

@@ -235,6 +235,9 @@ def test_interval_and_paired_difference_on_a_known_case():
     assert row["share_better"] == 1.0
     t50 = table[(table["strategy"] == "better") & (table["outcome"] == "t50")].iloc[0]
     assert t50["share_better"] == 0.25, "lower t50 is better; only replicate 2 is earlier"
+    best = summary.winners(runs, table, variant=[], point=[], outcomes=["cum_customers", "t50"])
+    assert list(best["winner"]) == ["better", "baseline"]
+    assert list(best["lead_mean"]) == [1.0, 0.25], "leads are gains: positive for the winner"
 
 
 def test_strategy_identical_to_baseline_differs_by_exactly_zero(serial):
