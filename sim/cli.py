@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import ipaddress
+import os
+import socket
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import tomli_w
@@ -16,6 +20,8 @@ EXAMPLES = """examples:
   python run.py run scenarios/baseline.toml --seed 7 --steps 90 --set network.p=0.3
   python run.py validate scenarios/classroom.toml --set population.n=500
   python run.py experiment experiments/small_world.toml --set replicates=3 --workers 2
+  python run.py app
+  python run.py animate scenarios/classroom.toml --out diffusion.gif
 """
 
 
@@ -64,6 +70,39 @@ def build_parser() -> argparse.ArgumentParser:
         "resolved scenario as TOML; exit 2 listing every problem.",
     )
     _add_scenario_args(validate)
+
+    app = sub.add_parser(
+        "app",
+        help="serve the teaching app (a Mesa SolaraViz page) in the browser",
+        description="Serve the teaching app: the network lighting up, the funnel, monitors, "
+        "sliders for the levers and Mesa's step/play/reset. Listens on loopback unless --host "
+        "says otherwise; the page offers the bundled scenarios by name and cannot open files.",
+    )
+    app.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to listen on (default 127.0.0.1: this machine only; 0.0.0.0 opens the "
+        "app to the network, e.g. a classroom's)",
+    )
+    app.add_argument("--port", type=int, default=8765, help="port (default 8765)")
+    app.add_argument("--scenario", type=Path, help="scenario file the page opens with")
+
+    animate = sub.add_parser(
+        "animate",
+        help="render a GIF (or MP4) of the network lighting up, for slides",
+        description="Run a scenario and render the network lighting up stage by stage beside "
+        "the funnel chart. GIF needs nothing extra; MP4 needs ffmpeg. An existing file is "
+        "replaced once the new one is complete.",
+    )
+    _add_scenario_args(animate)
+    animate.add_argument(
+        "--out", type=Path, default=Path("diffusion.gif"), help="movie file, .gif or .mp4"
+    )
+    animate.add_argument(
+        "--frames", type=int, help="frames to draw (default: the whole run, day 0 included)"
+    )
+    animate.add_argument("--every", type=int, default=1, help="steps between frames (default 1)")
+    animate.add_argument("--fps", type=int, default=10, help="frames per second (default 10)")
 
     experiment = sub.add_parser(
         "experiment",
@@ -193,4 +232,70 @@ def cmd_experiment(args: argparse.Namespace) -> int:
     return 1 if result.failed else 0
 
 
-COMMANDS = {"run": cmd_run, "validate": cmd_validate, "experiment": cmd_experiment}
+def cmd_app(args: argparse.Namespace) -> int:
+    """Serve the teaching app until Ctrl+C."""
+    # before solara reads its settings: no telemetry; no hook check (mesa 3.3.1 trips it, harmlessly)
+    os.environ.update(SOLARA_TELEMETRY_MIXPANEL_ENABLE="False", SOLARA_CHECK_HOOKS="off")
+    from sim.app import START_ENV, ClassroomModel, opening
+
+    if args.scenario is not None:
+        load_scenario(args.scenario)  # bad files fail here, with the usual messages
+    if not 1 <= args.port <= 65535:
+        raise ScenarioError([f"--port {args.port}: must be between 1 and 65535"])
+    try:
+        with socket.create_server((args.host, args.port)):
+            pass
+    except OSError as err:
+        raise ScenarioError(
+            [f"--host {args.host} --port {args.port}: cannot listen: {err}"]
+        ) from None
+    if args.scenario is not None:
+        os.environ[START_ENV] = str(args.scenario.resolve())
+    ClassroomModel(opening()).step()  # compile the step kernels now, not on the class's first click
+    if not ipaddress.ip_address(socket.gethostbyname(args.host)).is_loopback:
+        print(f"note: listening on {args.host}: other machines can open the app", file=sys.stderr)
+    print(f"Teaching app: http://{args.host}:{args.port}/  (Ctrl+C stops it)", flush=True)
+    from solara.__main__ import run as solara_run
+
+    warnings.filterwarnings("ignore", message="Cookies with samesite=none require https")
+
+    options = ["--host", args.host, "--port", str(args.port), "--production", "--no-open"]
+    solara_run.main(["sim.app", *options, "--no-check-version"], standalone_mode=False)
+    return 0
+
+
+def cmd_animate(args: argparse.Namespace) -> int:
+    """Render the movie."""
+    from sim import plots
+    from sim.animate import MOVIE_TYPES, animate
+
+    scenario = load_scenario(args.scenario, args.overrides)
+    frames = args.frames if args.frames is not None else scenario.steps // max(args.every, 1) + 1
+    problems = [
+        f"--{name} {value}: must be between 1 and {hi}"
+        for name, value, hi in (("frames", frames, 1000), ("every", args.every, 10_000))
+        if not 1 <= value <= hi
+    ]
+    if not 1 <= args.fps <= 60:
+        problems.append(f"--fps {args.fps}: must be between 1 and 60")
+    if args.out.suffix not in MOVIE_TYPES:
+        problems.append(f"--out {args.out}: must end in {' or '.join(MOVIE_TYPES)}")
+    elif not plots.can_write(args.out.suffix):
+        problems.append(
+            f"--out {args.out}: writing {args.out.suffix} needs ffmpeg; install it or use .gif"
+        )
+    if problems:
+        raise ScenarioError(problems)
+    start = time.perf_counter()
+    animate(scenario, args.out, frames, args.every, args.fps)
+    print(f"wrote {args.out}: {frames} frames, {time.perf_counter() - start:.1f} s")
+    return 0
+
+
+COMMANDS = {
+    "run": cmd_run,
+    "validate": cmd_validate,
+    "experiment": cmd_experiment,
+    "app": cmd_app,
+    "animate": cmd_animate,
+}

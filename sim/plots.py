@@ -9,7 +9,15 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
+import networkx as nx
+import numpy as np
 import pandas as pd
+from matplotlib import animation
+from matplotlib.collections import LineCollection
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+
+from sim.network import Network
 
 STAGE_COLORS = (
     "#c8c8c8",
@@ -62,20 +70,9 @@ def adoption_figure(steps: pd.DataFrame, n: int, customer_stages: tuple[str, ...
 def stages_figure(steps: pd.DataFrame, stages: tuple[str, ...], title: str):
     """Consumers in each funnel stage over time, stacked."""
     fig, ax = plt.subplots(figsize=(8, 4.5))
-    colors = stage_colors(stages)
-    ax.stackplot(
-        steps["day"],
-        *(steps[f"n_{s}"] for s in stages),
-        labels=stages,
-        colors=[colors[s] for s in stages],
-    )
-    ax.set_xlim(steps["day"].min(), steps["day"].max())
-    ax.set_ylim(0, steps[[f"n_{s}" for s in stages]].sum(axis=1).max())
-    ax.set_xlabel("day")
-    ax.set_ylabel("consumers")
+    draw_stages(ax, steps["day"].to_numpy(), steps[[f"n_{s}" for s in stages]].to_numpy().T, stages)
     ax.set_title(title)
     ax.legend(loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
-    ax.spines[["top", "right"]].set_visible(False)
     fig.tight_layout()
     return fig
 
@@ -84,6 +81,201 @@ def save(fig, path: Path) -> None:
     """Write a figure as PNG and release it."""
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+# ------------------------------------------------------------------- live views: app and animation
+def draw_stages(
+    ax, days: np.ndarray, counts: np.ndarray, stages: tuple[str, ...], horizon: float | None = None
+) -> None:
+    """Consumers in each stage (rows of ``counts``) over ``days``, stacked in journey order.
+
+    ``horizon`` fixes the x-axis to the planned run length, so a live chart fills up as days pass.
+    """
+    colors = stage_colors(stages)
+    ax.stackplot(days, *counts, labels=stages, colors=[colors[s] for s in stages])
+    ax.set_xlim(days[0], max(horizon or days[-1], days[0] + 1))
+    ax.set_ylim(0, max(1, counts.sum(axis=0).max()))
+    ax.set_xlabel("day")
+    ax.set_ylabel("consumers")
+    ax.spines[["top", "right"]].set_visible(False)
+
+
+def draw_funnel(ax, counts: np.ndarray, stages: tuple[str, ...]) -> None:
+    """Consumers per stage now, as a funnel: centred bars in journey order from the top."""
+    colors = stage_colors(stages)
+    y = np.arange(len(stages))[::-1]
+    ax.barh(y, counts, left=-counts / 2, height=0.8, color=[colors[s] for s in stages])
+    for yi, stage, count in zip(y, stages, counts, strict=True):
+        ax.text(0, yi, f"{stage}  {count:,}", ha="center", va="center", fontsize=8)
+    half = max(1, counts.sum()) / 2
+    ax.set_xlim(-half, half)
+    ax.set_ylim(-0.6, len(stages) - 0.4)
+    ax.set_axis_off()
+
+
+def network_sample(network: Network, limit: int, rng: np.random.Generator) -> np.ndarray:
+    """Consumers to draw (sorted ids): everyone if at most ``limit``, else a neighbourhood.
+
+    The neighbourhood grows breadth-first from a random consumer (restarting elsewhere when a
+    component is used up), which keeps local structure visible where a uniform sample of a sparse
+    graph would show scattered dots. The complete graph has no structure: a uniform sample.
+    """
+    if network.n <= limit:
+        return np.arange(network.n)
+    if network.implicit:
+        return np.sort(rng.choice(network.n, limit, replace=False))
+    seen = np.zeros(network.n, dtype=bool)
+    order: list[int] = []
+    queue: list[int] = []
+    while len(order) < limit:
+        if not queue:
+            queue.append(int(rng.choice(np.flatnonzero(~seen))))
+            seen[queue[0]] = True
+        node = queue.pop(0)
+        order.append(node)
+        for nb in network.indices[network.indptr[node] : network.indptr[node + 1]]:
+            if not seen[nb]:
+                seen[nb] = True
+                queue.append(int(nb))
+    return np.sort(np.array(order))
+
+
+def network_layout(network: Network, nodes: np.ndarray, seed: int) -> np.ndarray:
+    """Positions (len(nodes), 2) of the drawn consumers; computed once, then only colours change.
+
+    Small worlds keep their ring (consumer ids are ring positions), so shortcuts show as chords;
+    the complete graph is a disc; other graphs get a seeded spring layout.
+    """
+    k = len(nodes)
+    if network.kind == "watts_strogatz":
+        angle = 2 * np.pi * np.arange(k) / k
+        return np.column_stack([np.cos(angle), np.sin(angle)])
+    if network.implicit:
+        r, angle = np.sqrt(np.arange(k) + 0.5), np.arange(k) * np.pi * (3 - np.sqrt(5))
+        return np.column_stack([r * np.cos(angle), r * np.sin(angle)])
+    graph = nx.Graph()
+    graph.add_nodes_from(range(k))
+    graph.add_edges_from(map(tuple, _sample_edges(network, nodes)))
+    pos = nx.spring_layout(graph, seed=seed)
+    return np.array([pos[i] for i in range(k)])
+
+
+def _sample_edges(network: Network, nodes: np.ndarray) -> np.ndarray:
+    """Edges among ``nodes``, as pairs of positions in ``nodes``."""
+    if network.implicit:
+        return np.empty((0, 2), dtype=np.int64)
+    where = np.full(network.n, -1)
+    where[nodes] = np.arange(len(nodes))
+    edges = where[network.edges()]
+    return edges[(edges >= 0).all(axis=1)]
+
+
+class NetworkView:
+    """A network drawn once on ``ax``; :meth:`paint` recolours the consumers by funnel stage.
+
+    Args:
+        ax: the axes to draw on.
+        network: the market's network.
+        stages: the funnel's stages, in journey order.
+        limit: most consumers to draw; larger markets show a sample (see :func:`network_sample`).
+        seed: seed of the sample and the layout (display only: never the model's streams).
+    """
+
+    def __init__(
+        self, ax, network: Network, stages: tuple[str, ...], limit: int = 400, seed: int = 0
+    ):
+        self.n = network.n
+        self.nodes = network_sample(network, limit, np.random.default_rng(seed))
+        pos = network_layout(network, self.nodes, seed)
+        segments = pos[_sample_edges(network, self.nodes)]
+        ax.add_collection(LineCollection(segments, colors="#999999", linewidths=0.4, alpha=0.5))
+        colors = stage_colors(stages)
+        self._palette = np.array([matplotlib.colors.to_rgba(colors[s]) for s in stages])
+        size = float(np.clip(6000 / len(self.nodes), 4, 80))
+        self.dots = ax.scatter(pos[:, 0], pos[:, 1], s=size, linewidths=0.3, edgecolors="white")
+        self.dots.set_zorder(2)
+        ax.set_aspect("equal")
+        ax.set_axis_off()
+        handles = [
+            Line2D([], [], marker="o", ls="", color=colors[s], label=s, markersize=6)
+            for s in stages
+        ]
+        ax.legend(
+            handles=handles, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False, fontsize=8
+        )
+
+    @property
+    def caption(self) -> str:
+        """What the picture shows: everyone, or which sample."""
+        if len(self.nodes) == self.n:
+            return f"All {self.n:,} consumers."
+        return (
+            f"A sample: {len(self.nodes):,} of {self.n:,} consumers (a neighbourhood); "
+            "counts and charts cover everyone."
+        )
+
+    def paint(self, stage: np.ndarray) -> None:
+        """Colour each drawn consumer by its stage (indices into the funnel's stages)."""
+        self.dots.set_facecolor(self._palette[stage[self.nodes]])
+
+
+class FunnelView:
+    """The funnel now (bars) above the stages over time (stacked area); redrawn on every update."""
+
+    def __init__(self, bars_ax, history_ax, stages: tuple[str, ...], horizon: float | None = None):
+        self.bars_ax, self.history_ax = bars_ax, history_ax
+        self.stages, self.horizon = stages, horizon
+
+    def draw(self, days: np.ndarray, counts: np.ndarray) -> None:
+        """Show the state of the last day: ``counts`` is (stages, days)."""
+        self.bars_ax.clear()
+        self.history_ax.clear()
+        draw_funnel(self.bars_ax, counts[:, -1], self.stages)
+        draw_stages(self.history_ax, days, counts, self.stages, self.horizon)
+
+
+def network_figure(
+    network: Network, stages: tuple[str, ...], limit: int = 400
+) -> tuple[Figure, NetworkView]:
+    """A figure of its own (no pyplot: safe in a server) holding a :class:`NetworkView`.
+
+    Margins are fixed rather than computed by a layout engine, which would double each redraw.
+    """
+    fig = Figure(figsize=(4.8, 3.6))
+    return fig, NetworkView(fig.add_axes((0.0, 0.0, 0.75, 1.0)), network, stages, limit)
+
+
+def funnel_figure(
+    stages: tuple[str, ...], horizon: float | None = None
+) -> tuple[Figure, FunnelView]:
+    """A figure of its own holding a :class:`FunnelView`: funnel above, stages over time below."""
+    fig = Figure(figsize=(4.8, 3.8))
+    bars = fig.add_axes((0.02, 0.62, 0.96, 0.37))
+    history = fig.add_axes((0.14, 0.12, 0.84, 0.46))
+    return fig, FunnelView(bars, history, stages, horizon)
+
+
+def diffusion_figure(
+    network: Network, stages: tuple[str, ...], horizon: float | None = None, limit: int = 400
+) -> tuple[Figure, NetworkView, FunnelView]:
+    """For slides: the network on the left, the funnel and stages over time on the right."""
+    fig = Figure(figsize=(11.0, 5.0))
+    net = NetworkView(fig.add_axes((0.0, 0.02, 0.38, 0.84)), network, stages, limit)
+    bars = fig.add_axes((0.52, 0.55, 0.46, 0.33))
+    funnel = FunnelView(bars, fig.add_axes((0.57, 0.1, 0.41, 0.4)), stages, horizon)
+    return fig, net, funnel
+
+
+def can_write(suffix: str) -> bool:
+    """Is a movie writer for this file type installed (``.gif``: pillow; ``.mp4``: ffmpeg)?"""
+    return animation.writers.is_available({".gif": "pillow", ".mp4": "ffmpeg"}.get(suffix, ""))
+
+
+def write_movie(fig: Figure, draw_frame, frames: int, path: Path, fps: int) -> None:
+    """Render ``draw_frame(i)`` for each of ``frames`` frames into a GIF or MP4 at ``path``."""
+    writer = {".gif": animation.PillowWriter, ".mp4": animation.FFMpegWriter}[path.suffix](fps=fps)
+    movie = animation.FuncAnimation(fig, draw_frame, frames=frames, repeat=False)
+    movie.save(path, writer=writer, dpi=100)
 
 
 # --------------------------------------------------------------------------------- experiments
