@@ -310,8 +310,9 @@ def read_edgelist(path: Path) -> Network:
         warnings.simplefilter("ignore", UserWarning)
         data = np.loadtxt(path, dtype=np.int64, comments="#", ndmin=2, usecols=(0, 1))
     if data.size == 0:
-        raise ValueError(f"network.path {path} has no edges")
-    if data.min() < 0:
-        raise ValueError(f"network.path {path} has a negative node id; ids must be 0..n-1")
+        raise ValueError(f"{path} has no edges")
+    bad = data[(data < 0) | (data >= np.iinfo(np.int32).max)]  # CSR indices are int32
+    if bad.size:
+        raise ValueError(f"{path} has node id {bad[0]}; ids must be 0..n-1 with n < 2**31")
     n = int(data.max()) + 1
     return from_edges(n, data[:, 0], data[:, 1], "edgelist")

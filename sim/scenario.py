@@ -7,6 +7,7 @@ its description; ``docs/model.md``'s parameter table is checked against them by 
 
 from __future__ import annotations
 
+import os
 import re
 import tomllib
 import types
@@ -409,14 +410,14 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     Keys may quote a part: ``funnel.transitions."search->action".base=0.1`` (quotes optional).
     """
     key, eq, raw = text.partition("=")
-    if not eq or not key.strip():
+    part = r'"[^"]*"|[^."]+'
+    if not eq or not re.fullmatch(rf"({part})(\.({part}))*", key.strip()):
         raise ScenarioError([f"--set {text!r}: expected KEY=VALUE, e.g. network.p=0.3"])
     try:
         value = tomllib.loads(f"v = {raw.strip()}")["v"]
     except tomllib.TOMLDecodeError:
         value = raw.strip()
-    parts = [p.strip('"') for p in re.findall(r'"[^"]*"|[^."]+', key.strip())]
-    return parts, value
+    return [p.strip('"') for p in re.findall(part, key.strip())], value
 
 
 def apply_overrides(doc: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
@@ -430,16 +431,18 @@ def apply_overrides(doc: dict[str, Any], overrides: list[str]) -> dict[str, Any]
         for depth, part in enumerate(path[:-1]):
             here = ".".join(path[: depth + 1])
             if isinstance(node, list):
-                if not part.isdigit() or int(part) >= len(node):
+                if not part.isdecimal() or int(part) >= len(node):
                     raise ScenarioError([f"--set {text}: {here} is not an item (have {len(node)})"])
                 node = node[int(part)]
             elif isinstance(node, dict):
                 node = node.setdefault(part, {})
             else:
-                raise ScenarioError([f"--set {text}: {here} is a value, not a table"])
+                raise ScenarioError(
+                    [f"--set {text}: {'.'.join(path[:depth])} is a value, not a table"]
+                )
         last = path[-1]
         if isinstance(node, list):
-            if not last.isdigit() or int(last) >= len(node):
+            if not last.isdecimal() or int(last) >= len(node):
                 raise ScenarioError([f"--set {text}: no item {last} (have {len(node)})"])
             node[int(last)] = value
         elif isinstance(node, dict):
@@ -469,7 +472,8 @@ def scenario_from_dict(doc: dict[str, Any], base_dir: Path | None = None) -> Sce
     """Validate a scenario document; relative edge-list paths are taken from ``base_dir``."""
     net = doc.get("network")
     if isinstance(net, dict) and isinstance(net.get("path"), str) and base_dir is not None:
-        doc = {**doc, "network": {**net, "path": str((base_dir / net["path"]).resolve())}}
+        # abspath, not resolve(): pure text, so a malformed path is reported, not raised on
+        doc = {**doc, "network": {**net, "path": os.path.abspath(base_dir / net["path"])}}
     try:
         return Scenario.model_validate(doc)
     except ValidationError as err:
@@ -522,7 +526,12 @@ def load_scenario(path: str | Path, overrides: list[str] | tuple[str, ...] = ())
 def format_errors(err: ValidationError, root: type[BaseModel]) -> list[str]:
     """One line per problem: ``field: what is wrong (got value)``."""
     lines = []
-    for e in err.errors(include_url=False):
+    errors = err.errors(include_url=False)
+    for e in errors:
+        if e["type"] == "too_short" and any(
+            o["loc"][: len(e["loc"])] == e["loc"] and o is not e for o in errors
+        ):
+            continue  # a list whose bad items were reported counts as too short: say it once
         loc, model = _readable_loc(e["loc"], root)
         kind, msg, value = e["type"], e["msg"], e.get("input")
         if kind == "extra_forbidden":
@@ -532,7 +541,7 @@ def format_errors(err: ValidationError, root: type[BaseModel]) -> list[str]:
             tags = e.get("ctx", {}).get("expected_tags", "")
             what = "lever" if loc.startswith("levers") else "kind"
             lines.append(
-                f"{loc}.kind: unknown {what} {value.get('kind')!r}; choose one of: "
+                f"{loc}.kind: unknown {what} {_short(value.get('kind'))}; choose one of: "
                 f"{tags.replace(chr(39), '')}"
             )
         elif kind == "union_tag_not_found":
@@ -542,9 +551,18 @@ def format_errors(err: ValidationError, root: type[BaseModel]) -> list[str]:
         elif kind == "value_error":
             lines += [_at(loc, line) for line in msg.removeprefix("Value error, ").split("\n")]
         else:
-            shown = "" if isinstance(value, dict) else f" (got {_short(value)})"
-            lines.append(f"{loc}: {msg[0].lower() + msg[1:]}{shown}")
+            shown = "a table" if isinstance(value, dict) else _short(value)
+            lines.append(f"{loc}: {_PLAIN.get(kind, msg[0].lower() + msg[1:])} (got {shown})")
     return lines or [str(err)]
+
+
+_PLAIN = {  # pydantic's wording names Python types; say it in TOML's
+    "dict_type": "must be a table",
+    "model_type": "must be a table",
+    "model_attributes_type": "must be a table",
+    "tuple_type": "must be an array",
+    "list_type": "must be an array",
+}
 
 
 def _short(value: Any, width: int = 60) -> str:

@@ -238,10 +238,15 @@ def test_read_edgelist(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "text, match", [("# nothing\n", "no edges"), ("0 1\n-1 2\n", "negative node id")]
+    "text, match",
+    [
+        ("# nothing\n", "has no edges"),
+        ("0 1\n-1 2\n", "has node id -1; ids must be 0..n-1"),
+        ("0 1\n1 99999999999\n", "has node id 99999999999; ids must be 0..n-1"),
+    ],
 )
 def test_read_edgelist_rejects(tmp_path, text, match):
-    """An empty file or a negative id is a ValueError naming the problem."""
+    """An empty file or an id outside 0..2**31-2 is a ValueError naming the problem."""
     path = tmp_path / "bad.txt"
     path.write_text(text)
     with pytest.raises(ValueError, match=match):
