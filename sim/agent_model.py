@@ -9,8 +9,8 @@ run's named streams) and share the hazard formula (:func:`sim.engine.component_l
 the per-step record (:func:`sim.model.step_record`); every rule of the step is written out again
 here, so that docking checks it.
 
-Slow on purpose (see benchmarks/): for reading, teaching and docking, not for experiments. Of the
-levers it implements ``ads`` only.
+Plain Python, so dozens of times slower than the array engine: for reading, teaching and
+docking, not for experiments. Of the levers it implements ``ads`` only.
 """
 
 from __future__ import annotations
