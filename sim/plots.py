@@ -209,10 +209,7 @@ class NetworkView:
         """What the picture shows: everyone, or which sample."""
         if len(self.nodes) == self.n:
             return f"All {self.n:,} consumers."
-        return (
-            f"A sample: {len(self.nodes):,} of {self.n:,} consumers (a neighbourhood); "
-            "counts and charts cover everyone."
-        )
+        return f"A sample: {len(self.nodes):,} of {self.n:,} consumers; the charts count everyone."
 
     def paint(self, stage: np.ndarray) -> None:
         """Colour each drawn consumer by its stage (indices into the funnel's stages)."""
@@ -241,7 +238,7 @@ def network_figure(
 
     Margins are fixed rather than computed by a layout engine, which would double each redraw.
     """
-    fig = Figure(figsize=(4.8, 3.6))
+    fig = Figure(figsize=(4.8, 3.5))
     return fig, NetworkView(fig.add_axes((0.0, 0.0, 0.75, 1.0)), network, stages, limit)
 
 
@@ -251,7 +248,7 @@ def funnel_figure(
     """A figure of its own holding a :class:`FunnelView`: funnel above, stages over time below."""
     fig = Figure(figsize=(4.8, 3.8))
     bars = fig.add_axes((0.02, 0.62, 0.96, 0.37))
-    history = fig.add_axes((0.14, 0.12, 0.84, 0.46))
+    history = fig.add_axes((0.17, 0.12, 0.81, 0.46))
     return fig, FunnelView(bars, history, stages, horizon)
 
 

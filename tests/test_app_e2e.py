@@ -67,7 +67,7 @@ def app(tmp_path_factory):
                 urllib.request.urlopen(url, timeout=1)
                 break
             except OSError:
-                if proc.poll() is not None or time.monotonic() - start > 45:
+                if proc.poll() is not None or time.monotonic() - start > 40:
                     pytest.fail(f"the app did not start:\n{log.read_text()}")
                 time.sleep(0.3)
         yield url, log
@@ -100,7 +100,7 @@ def test_step_and_play_in_a_real_browser_offline(app):
         )
         try:
             page.goto(url, wait_until="domcontentloaded")
-            page.get_by_text("Step: 0", exact=True).wait_for(timeout=40_000)
+            page.get_by_text("Step: 0", exact=True).wait_for(timeout=30_000)
             day, stages = page.locator(".wom-day"), page.locator(".wom-stages")
             step = page.get_by_role("button", name="Step", exact=True)
             sync_api.expect(day).to_have_text("0")
