@@ -454,18 +454,27 @@ def apply_overrides(doc: dict[str, Any], overrides: list[str]) -> dict[str, Any]
 
 def read_toml(path: str | Path) -> dict[str, Any]:
     """A TOML file as a dict, or a one-line ScenarioError."""
-    path = Path(path)
+    path, name = Path(path), _file_name(path)
     try:
         with path.open("rb") as f:
             return tomllib.load(f)
     except FileNotFoundError:
-        raise ScenarioError([f"{path}: no such file"]) from None
+        raise ScenarioError([f"{name}: no such file"]) from None
     except IsADirectoryError:
-        raise ScenarioError([f"{path}: is a directory, not a scenario file"]) from None
+        raise ScenarioError([f"{name}: is a directory, not a scenario file"]) from None
     except UnicodeDecodeError:
-        raise ScenarioError([f"{path}: not a UTF-8 text file"]) from None
+        raise ScenarioError([f"{name}: not a UTF-8 text file"]) from None
     except tomllib.TOMLDecodeError as err:
-        raise ScenarioError([f"{path}: not valid TOML: {err}"]) from None
+        raise ScenarioError([f"{name}: not valid TOML: {err}"]) from None
+    except ValueError:  # a NUL byte in the name (after the two ValueError subclasses above)
+        raise ScenarioError([f"{name}: no such file"]) from None
+    except OSError as err:
+        raise ScenarioError([f"{name}: cannot read: {err.strerror}"]) from None
+
+
+def _file_name(path: str | Path) -> str:
+    """A file name for a one-line message: as is if printable, else quoted with escapes."""
+    return str(path) if str(path).isprintable() else repr(str(path))
 
 
 def scenario_from_dict(doc: dict[str, Any], base_dir: Path | None = None) -> Scenario:
@@ -487,7 +496,10 @@ def read_scenario_doc(path: str | Path, _seen: tuple[Path, ...] = ()) -> dict[st
     the base's, and any other value (lists such as ``levers`` included) replaces the base's. So a
     strategy file states only what differs from its market.
     """
-    path = Path(path).resolve()
+    try:
+        path = Path(path).resolve()
+    except (OSError, ValueError, RuntimeError):  # a NUL byte, a symlink loop
+        raise ScenarioError([f"{_file_name(path)}: no such file"]) from None
     if path in _seen:
         raise ScenarioError(
             [f"{path}: extends itself through {' -> '.join(p.name for p in _seen)}"]

@@ -181,7 +181,7 @@ def subcommands() -> dict[str, argparse.ArgumentParser]:
 
 
 def test_top_level_help_lists_every_command():
-    """``run.py --help`` exits 0 and names every subcommand."""
+    """``python run.py --help`` exits 0, names every subcommand, and prints nothing on stderr."""
     proc = python_run("--help")
     assert proc.returncode == 0 and proc.stderr == ""
     for name in subcommands():
@@ -201,12 +201,6 @@ def test_help_documents_every_option(command, capsys):
         assert action.help and action.help != argparse.SUPPRESS, f"{action.dest} has no help"
         for flag in action.option_strings or [action.metavar or action.dest]:
             assert flag in text, f"{command} --help does not mention {flag}"
-
-
-def test_help_runs_as_a_process():
-    """``python run.py run --help`` exits 0 with the options on stdout and nothing on stderr."""
-    proc = python_run("run", "--help")
-    assert proc.returncode == 0 and "--seed" in proc.stdout and proc.stderr == ""
 
 
 # ------------------------------------------------------------------------------------ bad input
@@ -316,23 +310,14 @@ def test_out_is_a_file(small, tmp_path, capsys):
     assert "--out" in capsys.readouterr().err and out.read_text() == "mine"
 
 
-@pytest.mark.parametrize(
-    "text, args, fragments",
-    [
-        ("steps = \n", [], ["not valid TOML"]),
-        ("", ["--set", "network.k=5", "--set", "sharing.reach=2"], ["network.k", "sharing.reach"]),
-        ("", ["--set", "levers.4.reach=0.1"], ["levers.4"]),
-    ],
-)
-def test_bad_input_as_a_process(small, tmp_path, text, args, fragments):
+def test_bad_input_as_a_process(small, tmp_path):
     """The real process exits 2, prints one 'error:' line per problem, no traceback, writes nothing."""
-    scenario = tmp_path / "market.toml"
-    scenario.write_text(text + SMALL)
-    proc = python_run("run", str(scenario), *args, "--out", str(tmp_path / "x"))
+    args = ["--set", "network.k=5", "--set", "sharing.reach=2", "--out", str(tmp_path / "x")]
+    proc = python_run("run", str(small), *args)
     assert proc.returncode == 2 and proc.stdout == ""
     assert "Traceback" not in proc.stderr
     lines = proc.stderr.splitlines()
-    assert len(lines) == len(fragments), lines
-    for line, fragment in zip(lines, fragments, strict=True):
-        assert line.startswith("error: ") and fragment in line
-    assert not (tmp_path / "x").exists()
+    assert len(lines) == 2, lines
+    for line, field in zip(lines, ["network.k", "sharing.reach"], strict=True):
+        assert line.startswith(f"error: {field}"), line
+    assert list(tmp_path.iterdir()) == []

@@ -376,7 +376,7 @@ def _places(node, path=()):
 
 @st.composite
 def malformed_documents(draw):
-    """A valid scenario document (a bundled one, shrunk) with one to four random mutations."""
+    """A valid scenario document (a bundled one, 300 consumers) after one to four random mutations."""
     doc = copy.deepcopy(draw(st.sampled_from(BUNDLED)))
     doc.setdefault("population", {})["n"] = 300  # keep network checks cheap if it stays valid
     for _ in range(draw(st.integers(1, 4))):
@@ -408,10 +408,9 @@ def assert_clean_outcome(doc, base_dir=None):
             assert isinstance(line, str) and line.strip(), f"empty message in {err.lines}"
             assert "\n" not in line and "Traceback" not in line
             assert len(line) < 400, f"message too long to read: {line!r}"
-        return None
+        return
     assert isinstance(scenario, Scenario)
     assert scenario_from_dict(toml_round_trip(scenario.to_dict())) == scenario
-    return scenario
 
 
 BOUNDED = settings(
@@ -438,7 +437,37 @@ def test_random_documents_never_crash(doc):
 
 
 @BOUNDED
-@given(st.lists(st.text(string.printable, max_size=30), max_size=3))
+@given(
+    st.text(st.sampled_from("a/.~ \0\n\té") | st.characters(), max_size=12),
+    st.sampled_from(["network", "extends"]),
+)
+def test_any_path_text_never_crashes(text, where):
+    """Any text as an edge-list path or an ``extends`` file is loaded or reported, never raised."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "market.toml"
+        doc = (
+            {"network": {"kind": "edgelist", "path": text}}
+            if where == "network"
+            else {"extends": text}
+        )
+        path.write_text(tomli_w.dumps(doc))
+        try:
+            load_scenario(path)
+        except ScenarioError as err:
+            assert err.lines and all(line and "\n" not in line for line in err.lines)
+
+
+override_texts = st.text(string.printable, max_size=30) | st.builds(
+    lambda parts, eq, value: ".".join(parts) + eq + value,
+    st.lists(st.sampled_from([*FIELD_NAMES, "", " ", '"a.b"', '"', "9", "²", "-1"]), max_size=4),
+    st.sampled_from(["=", " = ", "", "=="]),
+    st.sampled_from(["0.3", "x", "[1, 2]", "{a = 1}", "", "'", "true", "inf", "nan"])
+    | st.text(string.printable, max_size=8),
+)
+
+
+@BOUNDED
+@given(st.lists(override_texts, max_size=3))
 def test_random_overrides_never_crash(overrides):
     """Any --set text is applied or rejected with a ScenarioError."""
     try:
