@@ -321,6 +321,29 @@ def test_killed_batch_resumes_to_the_uninterrupted_result(tmp_path):
     assert json.loads((tmp_path / "killed" / "meta.json").read_text())["resumed"] == on_disk
 
 
+def test_resume_refuses_a_folder_holding_another_experiment(tmp_path, capsys):
+    """--resume with other runs, scenarios or seeds than the parts on disk exits 2, keeping them."""
+    sim.experiment.Store(tmp_path / "out").open("fingerprint of another batch", resume=False)
+    path = write(tmp_path, BASE)
+    args = ["experiment", str(path), "--resume", "--out", str(tmp_path / "out")]
+    assert main(args) == 2
+    assert "holds another experiment" in capsys.readouterr().err
+    assert (tmp_path / "out" / "parts" / "plan.json").is_file()
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--workers", "0"], "--workers must be >= 1"),
+        (["--workers", "2", "--scheduler", "x"], "exclude"),
+    ],
+)
+def test_bad_engine_flags_exit_2(tmp_path, capsys, flags, message):
+    """Impossible engine choices are bad input, reported before anything runs."""
+    assert main(["experiment", str(write(tmp_path, BASE)), *flags]) == 2
+    assert message in capsys.readouterr().err
+
+
 class Faulty(sim.experiment.MarketModel):
     """The model, failing whenever a scenario shares with probability 0.123 (the 'broken' strategy)."""
 
