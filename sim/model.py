@@ -148,7 +148,7 @@ class MarketModel(mesa.Model):
         self.public_shares = 0  # tracked shares so far: what search can find
         self.cum_customers = 0
         self.columns = step_columns(self.funnel.stages, self.funnel_arrays.names, self.lever_labels)
-        self.counts = np.bincount(self.population.stage, minlength=len(self.funnel.stages))
+        self.counts = engine.count_stages(self.population.stage, len(self.funnel.stages))
         self.flows: dict[str, Any] = {}  # the step in progress's flows, filled phase by phase
         self.record: dict[str, Any] = {}
         self._record_state(np.zeros(len(self.levers)))
@@ -355,7 +355,7 @@ class MarketModel(mesa.Model):
 
     def _record_state(self, costs: np.ndarray) -> None:
         """This step's row: stocks from the state now, flows from the step just taken."""
-        self.counts = np.bincount(self.population.stage, minlength=len(self.funnel.stages))
+        self.counts = engine.count_stages(self.population.stage, len(self.funnel.stages))
         self.cum_cost += costs
         impressions = int(self.impressions.sum()) if self.steps else 0
         self.record = step_record(self, self.counts, impressions, costs, self.flows)

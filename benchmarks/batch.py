@@ -1,0 +1,79 @@
+"""Runs per second of a scenario (default: the baseline), serially and with a process pool.
+
+    python benchmarks/batch.py [--scenario PATH] [--runs N] [--workers 1 2] [--json]
+
+Each run is one replicate of an experiment, run by :func:`sim.experiment.execute` the way
+``run.py experiment`` runs it (outcomes plus the per-step series sent back). Serial runs start
+after one warm-up run in this process; a pool's figure includes starting its spawned workers
+(imports, loading the compiled kernels), which is part of what a batch costs, and
+``steady_runs_per_s`` leaves it out (runs after each worker's first, over the time they took).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from typing import Any
+
+from sim.experiment import Keep, RunSpec, execute, replicate_seeds, run_one
+from sim.scenario import load_scenario
+
+
+def specs(path: str, runs: int) -> list[RunSpec]:
+    """``runs`` replicates of the scenario at ``path``, with an experiment's replicate seeds."""
+    scenario = load_scenario(path)
+    return [
+        RunSpec("bench", r, scenario.name, "baseline", (), r, seed, scenario, Keep())
+        for r, seed in enumerate(replicate_seeds(scenario.seed, runs))
+    ]
+
+
+def measure(batch: list[RunSpec], workers: int) -> dict[str, Any]:
+    """Run the batch on ``workers`` processes (1: serially, here); return its rates."""
+    start = time.perf_counter()
+    finished = []
+    for result in execute(batch, workers=workers):
+        if result.row["status"] != "ok":
+            raise RuntimeError(result.row["error"])
+        finished.append(time.perf_counter() - start)
+    wall = finished[-1]
+    warm = finished[workers - 1] if workers > 1 else 0.0  # each worker's first run is done
+    steady = (len(finished) - workers) / (wall - warm) if workers > 1 else len(finished) / wall
+    return {
+        "workers": workers,
+        "runs": len(batch),
+        "wall_s": wall,
+        "runs_per_s": len(batch) / wall,
+        "steady_runs_per_s": steady,
+        "load_avg_1min": os.getloadavg()[0],
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Command line entry point."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--scenario", default="scenarios/baseline.toml")
+    parser.add_argument("--runs", type=int, default=50, help="runs per measurement")
+    parser.add_argument("--workers", nargs="+", type=int, default=[1, 2])
+    parser.add_argument("--json", action="store_true", help="one JSON object per line")
+    args = parser.parse_args(argv)
+    if args.runs < 1 or min(args.workers) < 1:
+        parser.error("--runs and --workers must be >= 1")
+    batch = specs(args.scenario, args.runs)
+    run_one(batch[0])  # compiles (or loads) the kernels in this process
+    for workers in args.workers:
+        row = {"scenario": batch[0].scenario_name, **measure(batch, workers)}
+        if args.json:
+            print(json.dumps(row), flush=True)
+        else:
+            print(
+                f"{row['scenario']}: {workers} worker(s), {row['runs']} runs in "
+                f"{row['wall_s']:.2f} s = {row['runs_per_s']:.1f} runs/s "
+                f"(steady {row['steady_runs_per_s']:.1f}); load {row['load_avg_1min']:.1f}"
+            )
+
+
+if __name__ == "__main__":
+    main()
