@@ -62,6 +62,11 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         help="output folder, new or empty (default: results/runs/<scenario>-<timestamp>/)",
     )
+    run.add_argument(
+        "--referrals",
+        action="store_true",
+        help="also write referrals.csv: the referral tree (referrer, referee, step, channel)",
+    )
 
     validate = sub.add_parser(
         "validate",
@@ -173,7 +178,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise ScenarioError([f"--out {out}: already exists and is not empty; choose a new folder"])
     start = time.perf_counter()
     model = MarketModel(scenario).run()
-    summary = write_run(model, out)
+    summary = write_run(model, out, referrals=args.referrals)
     print(describe(summary, time.perf_counter() - start))
     print(f"  wrote {out}/")
     return 0
@@ -192,6 +197,7 @@ def describe(s: dict, seconds: float) -> str:
         f"{k.replace('_', ' ')} {100 * v / total:.0f}%" for k, v in by_source.items() if v
     )
     cac = f"{s['cac']:,.2f}" if s["cac"] is not None else "n/a"
+    roi = f"{s['roi']:.2f}" if s["roi"] is not None else "n/a"
     k = f"{s['viral_k']:.2f}" if s["viral_k"] is not None else "n/a"
     dark = f"{100 * s['dark_share']:.0f}% dark" if s["dark_share"] is not None else "none"
     return "\n".join(
@@ -201,7 +207,8 @@ def describe(s: dict, seconds: float) -> str:
             f"  customers now {s['final_customers']:,} ({100 * s['market_share']:.1f}% of the market); "
             f"acquired {s['cum_customers']:,}; {when}",
             f"  acquired by source: {sources or 'none'}",
-            f"  marketing cost {s['total_cost']:,.2f}; per acquired customer {cac}",
+            f"  marketing cost {s['total_cost']:,.2f}; per acquired customer {cac}; "
+            f"revenue {s['revenue']:,.2f}; margin {s['margin']:,.2f}; ROI {roi}",
             f"  shares {s['shares']:,} ({dark}); viral coefficient K {k}",
         ]
     )

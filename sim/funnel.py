@@ -74,11 +74,16 @@ class Funnel:
                 f"funnel.stages must be at least two distinct names (got {self.stages})"
             )
         known = set(self.stages)
-        for role in ("customer_stages", "sharer_stages", "ad_stages"):
+        fields = {
+            "customer_stages": "customers",
+            "sharer_stages": "sharers",
+            "ad_stages": "ad_stages",
+        }
+        for role, name in fields.items():
             unknown = set(getattr(self, role)) - known
             if unknown:
                 raise ValueError(
-                    f"funnel.{role} has unknown stage {sorted(unknown)[0]!r}; "
+                    f"funnel.{name} has unknown stage {sorted(unknown)[0]!r}; "
                     f"choose from: {', '.join(self.stages)}"
                 )
         seen = set()

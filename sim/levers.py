@@ -37,7 +37,7 @@ Factor = float | np.ndarray
 class Lever(BaseModel):
     """Base class: the schedule shared by every lever (days; ``end`` is exclusive)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
     kind: str
     start: float = Field(0.0, ge=0, description="first day the lever is active; day")
@@ -105,7 +105,9 @@ class Ads(Lever):
     budget: float | None = Field(None, ge=0, description="money spent per day; currency/day")
     cpm: float = Field(8.0, ge=0, description="cost per 1000 impressions; currency (assumption)")
     frequency: int = Field(1, ge=1, le=100, description="impressions per reached consumer per step")
-    segments: tuple[str, ...] = Field((), description="segments targeted; empty = everyone")
+    segments: tuple[str, ...] = Field(
+        (), strict=False, description="segments targeted; empty = everyone"
+    )
     total_budget: float | None = Field(
         None, ge=0, description="cap on the campaign's total spend; currency; none = no cap"
     )
@@ -113,7 +115,9 @@ class Ads(Lever):
     @model_validator(mode="after")
     def _one_volume(self) -> Ads:
         if (self.reach is None) == (self.budget is None):
-            raise ValueError("give exactly one of reach or budget")
+            raise ValueError(
+                f"give exactly one of reach or budget (got reach={self.reach}, budget={self.budget})"
+            )
         return self
 
     def act(self, model: MarketModel, rng: np.random.Generator) -> float:

@@ -129,6 +129,35 @@ def test_steps_seed_and_set_take_effect(small, tmp_path, capsys):
     assert pd.read_csv(out / "timeseries.csv")["step"].tolist() == [0, 1, 2, 3]
 
 
+def test_referrals_writes_the_referral_tree(tmp_path, capsys):
+    """--referrals writes one row per peer-reached consumer, matching the summary's customers."""
+    out = tmp_path / "mgm"
+    scenario = ROOT / "scenarios" / "mgm.toml"
+    assert (
+        main(
+            [
+                "run",
+                str(scenario),
+                "--set",
+                "population.n=1000",
+                "--steps",
+                "120",
+                "--referrals",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
+    tree = pd.read_csv(out / "referrals.csv")
+    assert list(tree.columns) == ["referrer", "referee", "step", "channel", "customer"]
+    summary = json.loads((out / "summary.json").read_text())
+    by_channel = tree[tree["customer"]].groupby("channel").size()
+    assert by_channel.get("tracked", 0) == summary["customers_by_source"]["peer"]
+    assert by_channel.get("dark", 0) == summary["customers_by_source"]["peer_dark"]
+    assert (tree["referrer"] != tree["referee"]).all() and (tree["step"] >= 1).all()
+
+
 def test_default_folder_is_named_after_scenario(small, tmp_path, monkeypatch, capsys):
     """Without --out, the run goes to results/runs/<scenario>-<timestamp>/."""
     monkeypatch.chdir(tmp_path)
