@@ -45,7 +45,8 @@ def step_columns(
 def outcomes(model: MarketModel, steps: pd.DataFrame) -> dict[str, Any]:
     """Per-run outcomes from the model's final state and its per-step frame.
 
-    Money: ``cac`` = marketing cost per acquired customer; ``roi`` = (margin - cost) / cost;
+    Money: ``cac`` = marketing cost per acquired customer; ``profit`` = margin - marketing cost;
+    ``roi`` = (margin - cost) / cost;
     ``clv`` = margin times the expected discounted purchases of a customer, 1 + r / (c + d), with
     the repeat rate r and churn rate c per customer-day measured in the run and the daily discount
     rate d. Attribution: ``customers_by_source`` is the truth; ``customers_by_source_measured`` is
@@ -98,6 +99,7 @@ def outcomes(model: MarketModel, steps: pd.DataFrame) -> dict[str, Any]:
             c[5:]: float(steps[c].sum()) for c in steps.columns if c.startswith("cost_")
         },
         "cac": total_cost / int(cum[-1]) if cum[-1] else None,
+        "profit": margin - total_cost,
         "roi": (margin - total_cost) / total_cost if total_cost else None,
         "clv": model.scenario.brand.margin * lifetime if lifetime is not None else None,
         "customers_by_source": by_source,

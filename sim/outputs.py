@@ -27,10 +27,17 @@ def staged_dir(final: Path) -> Iterator[Path]:
         yield tmp
         if final.exists():
             final.rmdir()  # only an empty folder may be replaced; the caller checked
+        tmp.chmod(0o777 & ~_umask())  # mkdtemp makes 0700; give the usual folder mode
         tmp.rename(final)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def write_atomic(path: Path, data: bytes | str) -> None:
@@ -40,6 +47,7 @@ def write_atomic(path: Path, data: bytes | str) -> None:
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data.encode() if isinstance(data, str) else data)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual file mode
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
