@@ -266,18 +266,14 @@ def apply_transitions(
         fixed[t, 0], fixed[t, 1] = lb, ls
         for k in range(len(arr_t)):
             per_consumer[t] |= arr_t[k] == -1 or arr_t[k] == t
-    by_ad = np.zeros(n_stages, dtype=np.bool_)
-    by_wom = np.zeros(n_stages, dtype=np.bool_)
-    by_factor = np.zeros(n_stages, dtype=np.bool_)
+    sensitive = np.zeros(n_stages, dtype=np.uint8)  # _FACTOR | _AD | _WOM bits, see _needs
     p_idle = np.zeros(n_stages)
     log_surv = np.zeros((n_transitions, 4))
     lt = np.zeros(n_transitions)
     h = np.zeros(n_transitions)
     for s in range(n_stages):
         for t in range(out_ptr[s], out_ptr[s + 1]):
-            by_ad[s] |= rates[t, 1] > 0
-            by_wom[s] |= rates[t, 2] > 0
-            by_factor[s] |= per_consumer[t]
+            sensitive[s] |= _needs(per_consumer[t], rates[t, 1] > 0, rates[t, 2] > 0)
         p_idle[s] = 1.0 - math.exp(
             _log_survival(
                 0,
@@ -308,17 +304,19 @@ def apply_transitions(
     late_nth = np.empty(_BATCH, dtype=np.int64)
     lo_hi = np.empty((_BATCH, 2), dtype=np.int64)
     ahead = np.empty(_BATCH, dtype=np.int64)
+    tracked_in, dark_in = exposures[0], exposures[1]
     for start in range(0, len(stage), _BATCH):
         # 1. every consumer's draw, without branches; keep those who may move
         k = m = 0
         for i in range(start, min(start + _BATCH, len(stage))):
             s = stage[i]
-            e_tracked, e_dark = _received(i, implicit, n_shared, shared, exposures)
-            n_exp = e_tracked + e_dark
-            hot = by_factor[s] | ((impressions[i] > 0) & by_ad[s]) | ((n_exp > 0) & by_wom[s])
+            if implicit:
+                reached = n_shared[0] + n_shared[1] > (shared[i] != 0)
+            else:
+                reached = (tracked_in[i] | dark_in[i]) != 0
             u = uniform(key_move, step, i)
             ids[k], draws[k] = i, u
-            k += hot | (u < p_idle[s])
+            k += (sensitive[s] & _needs(True, impressions[i] != 0, reached) != 0) | (u < p_idle[s])
         # 2. what they need from scattered memory, read together so that the cache misses overlap
         for j in range(k):
             traits[j, 0], traits[j, 1] = rel_ad[ids[j]], rel_wom[ids[j]]
@@ -330,11 +328,11 @@ def apply_transitions(
             lo, hi = out_ptr[s], out_ptr[s + 1]
             e_tracked, e_dark = _received(i, implicit, n_shared, shared, exposures)
             n_exp, n_imp = e_tracked + e_dark, impressions[i]
-            idle = not (by_factor[s] or (n_imp > 0 and by_ad[s]) or (n_exp > 0 and by_wom[s]))
+            idle = sensitive[s] & _needs(True, n_imp > 0, n_exp > 0) == 0
             if idle:
                 p_any = p_idle[s]
             else:
-                if not by_factor[s]:
+                if not sensitive[s] & _FACTOR:
                     # Screen: p_any <= p_idle + the sum of count·p/(1-p) over the ad and wom
                     # terms (1 - e^-x <= x; -log(1-p) <= p/(1-p)). A draw above that bound, with a
                     # margin far wider than rounding, cannot move: most exposed consumers skip
@@ -439,6 +437,19 @@ def apply_transitions(
                 ahead[j], lo_hi[j, 0], lo_hi[j, 1], indices, shared, late_kind[j], late_nth[j]
             )
     return purchases_made
+
+
+_FACTOR, _AD, _WOM = np.uint8(1), np.uint8(2), np.uint8(4)
+
+
+@numba.njit(inline="always")
+def _needs(factor: bool, ad: bool, wom: bool) -> np.uint8:
+    """Bits of what can set a consumer's hazards apart: a per-consumer factor, ads, shares.
+
+    A stage is marked with what its transitions respond to, a consumer with what it got this
+    step; where the two share no bit, the stage's idle probability is the consumer's.
+    """
+    return np.uint8(_FACTOR * factor | _AD * ad | _WOM * wom)
 
 
 @numba.njit(inline="always")
