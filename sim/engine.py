@@ -5,6 +5,13 @@ reaches a consumer persuades it with probability ``wom``, and each neighbour's s
 probability ``reach``, so one neighbour share is worth ``1 - reach·wom`` of survival. The kernels use
 that exact marginal instead of drawing every edge (the Mesa reference draws every edge; the docking
 tests check both give the same distributions).
+
+Speed (benchmarks/README.md has the figures): every draw is counter-based, so a consumer's outcome
+does not depend on the order in which consumers are visited or skipped. That lets the kernels skip
+work without changing a single result: consumers whose hazards equal their stage's take the stage's
+precomputed probability, an upper bound screens out most of the others before any log or exp, and
+the sparse phases (sharers, exposed consumers, movers) go in batches whose scattered memory reads
+are issued together. tests/test_engine.py checks each shortcut against the plain rule.
 """
 
 from __future__ import annotations
@@ -72,7 +79,7 @@ def _batch(codes: np.ndarray, selected: np.ndarray, start: int, ids: np.ndarray)
     return k, i
 
 
-_BATCH = 256
+_BATCH = 256  # consumers per batch: the batch buffers stay in the L1 cache
 _IS_SHARE = np.array([False, True, True])  # by value of ``shared``
 
 
