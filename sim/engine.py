@@ -79,6 +79,75 @@ def _batch(codes: np.ndarray, selected: np.ndarray, start: int, ids: np.ndarray)
     return k, i
 
 
+def stage_bits(mask: np.ndarray) -> np.int64:
+    """A boolean per stage (or segment) as a bit set, bit s for code s (at most 64 codes).
+
+    Kernels test membership with ``(bits >> code) & 1``: unlike a table lookup, that vectorises.
+    """
+    bits = sum(1 << int(s) for s in np.flatnonzero(mask))
+    return np.array([bits], dtype=np.uint64).view(np.int64)[0]  # bit 63 is the sign bit
+
+
+@numba.njit(inline="always")
+def _in(bits: np.int64, code: int) -> int:
+    """1 if ``code`` is in the bit set ``bits``, else 0."""
+    return (bits >> np.int64(code)) & 1
+
+
+@numba.njit(cache=True)
+def reach_ads(
+    stage: np.ndarray,
+    ad_stages: np.int64,
+    segment: np.ndarray,
+    segments: np.int64,
+    p: float,
+    limit: int,
+    key: np.uint64,
+    step: int,
+    frequency: int,
+    impressions: np.ndarray,
+) -> int:
+    """Phase 1 for one ads lever: who sees its ad this step; returns how many consumers it reached.
+
+    A consumer in ``ad_stages`` and ``segments`` (bit sets) is reached if its uniform is below
+    ``p``, and gets ``frequency`` impressions. If more than ``limit`` would be reached (the budget
+    runs out), only the ``limit`` with the smallest uniforms are.
+    """
+    n = len(stage)
+    if limit < n:
+        hits = 0
+        for i in range(n):
+            hits += (
+                _in(ad_stages, stage[i]) & _in(segments, segment[i]) & (uniform(key, step, i) < p)
+            )
+        if hits > limit:
+            draws = np.empty(hits)
+            k = 0
+            for i in range(n):
+                u = uniform(key, step, i)
+                if _in(ad_stages, stage[i]) & _in(segments, segment[i]) and u < p:
+                    draws[k] = u
+                    k += 1
+            p = np.partition(draws, limit)[limit] if limit > 0 else 0.0
+    reached = 0
+    for i in range(n):
+        hit = _in(ad_stages, stage[i]) & _in(segments, segment[i]) & (uniform(key, step, i) < p)
+        impressions[i] += hit * frequency
+        reached += hit
+    return reached
+
+
+@numba.njit(cache=True)
+def count_targeted(
+    stage: np.ndarray, ad_stages: np.int64, segment: np.ndarray, segments: np.int64
+) -> int:
+    """Consumers in ``ad_stages`` and ``segments`` (bit sets): whom an ads budget is spread over."""
+    count = 0
+    for i in range(len(stage)):
+        count += _in(ad_stages, stage[i]) & _in(segments, segment[i])
+    return count
+
+
 _BATCH = 256  # consumers per batch: the batch buffers stay in the L1 cache
 _IS_SHARE = np.array([False, True, True])  # by value of ``shared``
 

@@ -69,9 +69,10 @@ class Funnel:
     ad_stages: tuple[str, ...] = field(default=())
 
     def __post_init__(self) -> None:
-        if len(self.stages) < 2 or len(set(self.stages)) != len(self.stages):
+        if not 2 <= len(self.stages) <= 64 or len(set(self.stages)) != len(self.stages):
             raise ValueError(
-                f"funnel.stages must be at least two distinct names (got {self.stages})"
+                f"funnel.stages must be 2 to 64 distinct names (got {len(self.stages)} names, "
+                f"{len(set(self.stages))} distinct)"
             )
         known = set(self.stages)
         fields = {

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from sim import engine
 from sim.seeding import RULES, choose_seeds
 
 if TYPE_CHECKING:
@@ -121,26 +122,40 @@ class Ads(Lever):
         return self
 
     def act(self, model: MarketModel, rng: np.random.Generator) -> float:
-        """Draw who sees an ad this step and add their impressions; return their cost."""
+        """Draw who sees an ad this step and add their impressions; return their cost.
+
+        One key a step from the lever's stream feeds counter-based uniforms, one per consumer.
+        """
         pop = model.population
-        eligible = model.funnel_arrays.is_ad[pop.stage]
+        ad_stages = engine.stage_bits(model.funnel_arrays.is_ad)
+        segments = np.int64(-1)  # every segment
         if self.segments:
-            eligible &= np.isin(pop.segment, model.segment_codes(self.segments))
-        u = rng.random(pop.n, dtype=np.float32)  # fixed shape: the same draws whatever the state
+            codes = np.arange(len(model.segment_names))
+            segments = engine.stage_bits(np.isin(codes, model.segment_codes(self.segments)))
         if self.reach is not None:
             p = 1.0 - (1.0 - self.reach) ** model.dt
         else:
             wanted = self.budget * model.dt / self.cpm * 1000.0 if self.cpm else np.inf
-            p = min(1.0, wanted / max(1, self.frequency * int(eligible.sum())))
-        reached = eligible & (u < p)
+            targeted = engine.count_targeted(pop.stage, ad_stages, pop.segment, segments)
+            p = min(1.0, wanted / max(1, self.frequency * targeted))
+        limit = pop.n
         if self.total_budget is not None and self.cpm:
             affordable = int((self.total_budget - model.spent(self)) / self.cpm * 1000.0)
-            extra = int(reached.sum()) - max(0, affordable // self.frequency)
-            if extra > 0:  # the budget runs out: those with the largest draws miss out
-                who = np.flatnonzero(reached)
-                reached[who[np.argsort(u[who], kind="stable")[-extra:]]] = False
-        model.impressions[reached] += self.frequency
-        return float(reached.sum()) * self.frequency * self.cpm / 1000.0
+            limit = min(pop.n, max(0, affordable // self.frequency))
+        key = np.uint64(rng.bit_generator.random_raw())
+        reached = engine.reach_ads(
+            pop.stage,
+            ad_stages,
+            pop.segment,
+            segments,
+            p,
+            limit,
+            key,
+            model.steps,
+            self.frequency,
+            model.impressions,
+        )
+        return reached * self.frequency * self.cpm / 1000.0
 
 
 def _check_transition(name: str, funnel: Funnel) -> list[str]:

@@ -71,7 +71,7 @@ class PopulationSpec(Spec):
 
     n: int = Field(10_000, ge=2, le=100_000_000, description="consumers in the market")
     segments: tuple[SegmentSpec, ...] = Field(
-        (SegmentSpec(name="everyone", share=1.0),), min_length=1, max_length=100, strict=False
+        (SegmentSpec(name="everyone", share=1.0),), min_length=1, max_length=64, strict=False
     )
 
     @field_validator("segments")
@@ -237,7 +237,11 @@ class FunnelSpec(Spec):
 
     preset: Literal["aisas", "aida", "referral7", "bass"] = "aisas"
     stages: tuple[str, ...] | None = Field(
-        None, strict=False, min_length=2, description="own funnel: stage names in order"
+        None,
+        strict=False,
+        min_length=2,
+        max_length=64,
+        description="own funnel: stage names in order",
     )
     customers: tuple[str, ...] | None = Field(
         None, strict=False, description="stages that count as customers"

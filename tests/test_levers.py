@@ -141,6 +141,49 @@ def test_seeding_cost_is_k_times_cost_per_seed():
     assert model.outcomes()["customers_by_source"]["seeded"] == 25
 
 
+def test_ads_total_budget_spends_exactly_the_cap():
+    """A capped campaign spends its total budget to the cent, then stops showing ads."""
+    ads = {"kind": "ads", "reach": 0.5, "frequency": 2, "cpm": 8.0, "total_budget": 30.0}
+    model = MarketModel(scenario_from_dict(market([ads], ads=False)), seed=3).run()
+    ts = model.timeseries()
+    assert ts["cost_ads"].sum() == pytest.approx(30.0)  # 3,750 impressions, 2 per consumer
+    spending = ts.loc[ts["cost_ads"] > 0, "step"].tolist()
+    assert spending == [1, 2]  # ~16 a step, so the second step gets what is left: 14
+    assert (ts.loc[ts["step"] > 2, "impressions"] == 0).all()
+
+
+def test_ads_budget_cap_keeps_the_smallest_draws():
+    """When the cap binds, exactly ``limit`` consumers are reached: those with the smallest draws."""
+    from sim import engine
+    from sim.rng import uniforms
+
+    rng = np.random.default_rng(0)
+    stage, segment = rng.integers(0, 3, 5000).astype(np.int8), np.zeros(5000, dtype=np.int8)
+    key, bits = np.uint64(99), engine.stage_bits(np.array([True, True, False]))
+    free, capped = np.zeros(5000, np.int32), np.zeros(5000, np.int32)
+    n_free = engine.reach_ads(stage, bits, segment, np.int64(-1), 0.3, 5000, key, 4, 1, free)
+    n_capped = engine.reach_ads(stage, bits, segment, np.int64(-1), 0.3, 400, key, 4, 1, capped)
+    u = uniforms(key, 4, 5000)
+    assert n_free == free.sum() > 400 and n_capped == capped.sum() == 400
+    assert not (capped & ~free).any()
+    assert u[capped == 1].max() < u[(free == 1) & (capped == 0)].min()
+    eligible = stage < 2
+    assert abs(n_free - 0.3 * eligible.sum()) < 4 * np.sqrt(0.3 * 0.7 * eligible.sum())
+
+
+def test_ads_reach_only_their_segments():
+    """Ads targeted at one segment give impressions to that segment only, at the set reach."""
+    segments = [{"name": "young", "share": 0.5}, {"name": "old", "share": 0.5}]
+    ads = {"kind": "ads", "reach": 0.3, "segments": ["young"]}
+    doc = market([ads], ads=False, population={"n": 20000, "segments": segments})
+    model = MarketModel(scenario_from_dict(doc), seed=5)
+    model.step()
+    young = model.population.segment == 0
+    assert model.impressions[~young].sum() == 0
+    reached = (model.impressions[young] > 0).mean()  # everyone starts unaware: ad-reachable
+    assert abs(reached - 0.3) < 4 * np.sqrt(0.3 * 0.7 / young.sum())
+
+
 def test_mgm_rewards_are_both_rewards_per_referred_customer():
     """MGM: rewards paid = (referrer + referee reward) x referred consumers who first bought."""
     doc = market([{"kind": "mgm", "reward_referrer": 7.0, "reward_referee": 3.0, "start": 20}])
