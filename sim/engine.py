@@ -370,6 +370,36 @@ def apply_transitions(
                 lt,
             )
         )
+    # Stages as bit sets (see stage_bits): always candidates, candidates if they got an ad or a share
+    always = by_ad = by_wom = np.int64(0)
+    for s in range(n_stages):
+        bit = np.int64(1) << np.int64(s)
+        always |= bit * (sensitive[s] & _FACTOR != 0)
+        by_ad |= bit * (sensitive[s] & _AD != 0)
+        by_wom |= bit * (sensitive[s] & _WOM != 0)
+    if implicit and n_shared[0] + n_shared[1] > 0:
+        always |= by_wom  # all but perhaps a lone sharer got a share: a superset is enough
+    # Stages in at most 8 groups by idle probability (one stage a group in funnels of up to 8)
+    levels = np.zeros(8)
+    groups = np.zeros(3, dtype=np.int64)  # bit b of a stage's group number, as bit sets
+    for r, s in enumerate(np.argsort(p_idle)):
+        g = r * 8 // max(n_stages, 8)
+        levels[g] = max(levels[g], p_idle[s])
+        for b in range(3):
+            groups[b] |= np.int64((g >> b) & 1) << np.int64(s)
+    candidate = _candidates(
+        stage,
+        always,
+        by_ad,
+        by_wom,
+        impressions,
+        exposures,
+        implicit,
+        groups,
+        levels,
+        key_move,
+        step,
+    )
     purchases_made = 0
     ids = np.empty(_BATCH, dtype=np.int64)
     draws = np.empty(_BATCH)
@@ -380,21 +410,15 @@ def apply_transitions(
     late_nth = np.empty(_BATCH, dtype=np.int64)
     lo_hi = np.empty((_BATCH, 2), dtype=np.int64)
     ahead = np.empty(_BATCH, dtype=np.int64)
-    tracked_in, dark_in = exposures[0], exposures[1]
     for start in range(0, len(stage), _BATCH):
-        # 1. every consumer's draw, without branches; keep those who may move
+        # 1. the batch's candidates, without branches
         k = m = 0
         for i in range(start, min(start + _BATCH, len(stage))):
-            s = stage[i]
-            if implicit:
-                reached = n_shared[0] + n_shared[1] > (shared[i] != 0)
-            else:
-                reached = (tracked_in[i] | dark_in[i]) != 0
-            u = uniform(key_move, step, i)
-            ids[k], draws[k] = i, u
-            k += (sensitive[s] & _needs(True, impressions[i] != 0, reached) != 0) | (u < p_idle[s])
+            ids[k] = i
+            k += candidate[i]
         # 2. what they need from scattered memory, read together so that the cache misses overlap
         for j in range(k):
+            draws[j] = uniform(key_move, step, ids[j])
             traits[j, 0], traits[j, 1] = rel_ad[ids[j]], rel_wom[ids[j]]
             first_touch[j] = source[ids[j]] == _NONE
         # 3. hazards and moves
@@ -516,6 +540,49 @@ def apply_transitions(
 
 
 _FACTOR, _AD, _WOM = np.uint8(1), np.uint8(2), np.uint8(4)
+
+
+@numba.njit(cache=True)
+def _candidates(
+    stage: np.ndarray,
+    always: np.int64,
+    by_ad: np.int64,
+    by_wom: np.int64,
+    impressions: np.ndarray,
+    exposures: np.ndarray,
+    implicit: bool,
+    groups: np.ndarray,
+    levels: np.ndarray,
+    key: np.uint64,
+    step: int,
+) -> np.ndarray:
+    """1 for each consumer who may move this step, else 0: one vectorised pass over everyone.
+
+    A consumer may move if its stage is in ``always``, in ``by_ad`` and it got an impression, in
+    ``by_wom`` and it got a share, or if its draw is below its stage group's level (``groups``:
+    three bit sets, bit b of each stage's group number). The exact test comes after.
+    """
+    l0, l1, l2, l3, l4, l5, l6, l7 = levels  # a level by a sum of products: no table lookup
+    b0, b1, b2 = groups
+    tracked_in, dark_in = exposures[0], exposures[1]
+    out = np.empty(len(stage), dtype=np.uint8)
+    for i in range(len(stage)):
+        s = np.int64(stage[i])
+        shared_in = 0 if implicit else (tracked_in[i] | dark_in[i]) != 0
+        bit = (always >> s) | ((by_ad >> s) & (impressions[i] != 0)) | ((by_wom >> s) & shared_in)
+        g = ((b0 >> s) & 1) | (((b1 >> s) & 1) << 1) | (((b2 >> s) & 1) << 2)
+        level = (
+            l0 * (g == 0)
+            + l1 * (g == 1)
+            + l2 * (g == 2)
+            + l3 * (g == 3)
+            + l4 * (g == 4)
+            + l5 * (g == 5)
+            + l6 * (g == 6)
+            + l7 * (g == 7)
+        )
+        out[i] = (bit & 1) | (uniform(key, step, i) < level)
+    return out
 
 
 @numba.njit(inline="always")
