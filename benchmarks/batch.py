@@ -3,7 +3,8 @@
     python benchmarks/batch.py [--scenario PATH] [--runs N] [--workers 1 2] [--json]
 
 Each run is one replicate of an experiment, run by :func:`sim.experiment.execute` the way
-``run.py experiment`` runs it (outcomes plus the per-step series sent back). Serial runs start
+``run.py experiment`` runs it (outcomes plus the per-step series sent back), on one thread per
+process (pool workers always are; serial runs here are, so that they measure one core). Serial runs start
 after one warm-up run in this process; a pool's figure includes starting its spawned workers
 (imports, loading the compiled kernels), which is part of what a batch costs, and
 ``steady_runs_per_s`` leaves it out (runs after each worker's first, over the time they took).
@@ -17,7 +18,7 @@ import os
 import time
 from typing import Any
 
-from sim.experiment import Keep, RunSpec, execute, replicate_seeds, run_one
+from sim.experiment import Keep, RunSpec, execute, one_thread, replicate_seeds, run_one
 from sim.scenario import load_scenario
 
 
@@ -62,6 +63,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.runs < 1 or min(args.workers) < 1:
         parser.error("--runs and --workers must be >= 1")
     batch = specs(args.scenario, args.runs)
+    one_thread()
     run_one(batch[0])  # compiles (or loads) the kernels in this process
     for workers in args.workers:
         row = {"scenario": batch[0].scenario_name, **measure(batch, workers)}

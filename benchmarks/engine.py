@@ -2,7 +2,7 @@
 
     python benchmarks/engine.py [--sizes N ...] [--presets aisas bass] [--steps N] [--json]
                                 [--reference-max N] [--engines fast reference] [--repeat R]
-                                [--profile]
+                                [--profile] [--threads T]
 
 Both engines run the same scenario: Watts-Strogatz (k = 10, p = 0.1), the preset's funnel and
 always-on ads (``--ad-reach``), strong enough that at least 1 % of consumers change stage in most
@@ -13,7 +13,8 @@ model, so numba compilation is not timed. Rates are wall clock over the timed st
 ``cpu_agent_steps_per_s`` uses the process's CPU time instead (steadier on a shared machine). With
 ``--repeat R`` each configuration runs R times, each in a fresh process, and the fastest run is kept
 (all rates are listed; ``peak_rss_mb`` is the largest of the runs').
-``--profile`` adds per-phase milliseconds per step for the fast engine.
+``--profile`` adds per-phase milliseconds per step for the fast engine. The fast engine's kernels
+use every core unless ``--threads`` says how many threads (``threads`` in the output).
 """
 
 from __future__ import annotations
@@ -83,9 +84,13 @@ def _profile(model: Any, timings: dict[str, float]) -> None:
 
 def measure(config: dict[str, Any]) -> dict[str, Any]:
     """Run one configuration in this process and return its figures (see the module docstring)."""
+    import numba
+
     import sim.network
     from sim.scenario import scenario_from_dict
 
+    if config["threads"]:
+        numba.set_num_threads(config["threads"])
     cls = model_class(config["engine"])
     preset, n, steps = config["preset"], config["n"], config["steps"]
     warm = scenario_from_dict(scenario_doc(preset, 300, 3, config["ad_reach"]))
@@ -107,6 +112,7 @@ def measure(config: dict[str, Any]) -> dict[str, Any]:
         "preset": preset,
         "n": n,
         "steps": steps,
+        "threads": numba.get_num_threads() if config["engine"] == "fast" else 1,
         **_timed_run(model, n, steps),
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "rss_after_warmup_mb": rss_base,
@@ -186,7 +192,7 @@ def print_table(rows: list[dict[str, Any]]) -> None:
     """The figures as a table, with the speed-up over the reference where both ran."""
     ref = {(r["preset"], r["n"]): r for r in rows if r["engine"] == "reference"}
     head = (
-        f"{'engine':9} {'preset':7} {'n':>9} {'steps':>5} {'active':>6} {'M/s all':>8} "
+        f"{'engine':9} {'preset':7} {'n':>9} {'steps':>5} {'thr':>3} {'active':>6} {'M/s all':>8} "
         f"{'M/s act':>8} {'M/s cpu':>8} {'x ref':>6} {'peak MB':>8} {'graph s':>7} {'init s':>6}"
     )
     print(head)
@@ -197,7 +203,7 @@ def print_table(rows: list[dict[str, Any]]) -> None:
         if r["engine"] == "fast" and other and other["agent_steps_per_s_active"]:
             ratio = (r["agent_steps_per_s_active"] or 0) / other["agent_steps_per_s_active"]
         print(
-            f"{r['engine']:9} {r['preset']:7} {r['n']:>9,} {r['steps']:>5} "
+            f"{r['engine']:9} {r['preset']:7} {r['n']:>9,} {r['steps']:>5} {r['threads']:>3} "
             f"{r['active_share']:>6.0%} {_fmt(r['agent_steps_per_s'], 1e6, 2):>8} "
             f"{_fmt(r['agent_steps_per_s_active'], 1e6, 2):>8} "
             f"{_fmt(r['cpu_agent_steps_per_s'], 1e6, 2):>8} {_fmt(ratio, 1, 0):>6} "
@@ -232,6 +238,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--steps", type=at_least(1), default=None, help="default: per preset")
     parser.add_argument("--reference-max", type=int, default=100_000, help="largest n for it")
     parser.add_argument("--ad-reach", type=float, default=0.2, help="ads reach per day")
+    parser.add_argument("--threads", type=at_least(0), default=0, help="kernel threads; 0: all")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--repeat", type=at_least(1), default=1, help="runs per row; best kept")
     parser.add_argument("--json", action="store_true", help="one JSON object per line")
@@ -259,6 +266,7 @@ def main(argv: list[str] | None = None) -> None:
                     "steps": args.steps or STEPS[preset],
                     "seed": args.seed,
                     "ad_reach": args.ad_reach,
+                    "threads": args.threads,
                     "profile": args.profile,
                 }
                 rows.append(best_of(config, args.repeat))

@@ -17,6 +17,8 @@ are issued together. tests/test_engine.py checks each shortcut against the plain
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 import numba
@@ -94,7 +96,7 @@ def _in(bits: np.int64, code: int) -> int:
     return (bits >> np.int64(code)) & 1
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, parallel=True)
 def reach_ads(
     stage: np.ndarray,
     ad_stages: np.int64,
@@ -116,7 +118,7 @@ def reach_ads(
     n = len(stage)
     if limit < n:
         hits = 0
-        for i in range(n):
+        for i in numba.prange(n):
             hits += (
                 _in(ad_stages, stage[i]) & _in(segments, segment[i]) & (uniform(key, step, i) < p)
             )
@@ -130,29 +132,56 @@ def reach_ads(
                     k += 1
             p = np.partition(draws, limit)[limit] if limit > 0 else 0.0
     reached = 0
-    for i in range(n):
+    for i in numba.prange(n):
         hit = _in(ad_stages, stage[i]) & _in(segments, segment[i]) & (uniform(key, step, i) < p)
         impressions[i] += hit * frequency
         reached += hit
     return reached
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, parallel=True)
 def count_targeted(
     stage: np.ndarray, ad_stages: np.int64, segment: np.ndarray, segments: np.int64
 ) -> int:
     """Consumers in ``ad_stages`` and ``segments`` (bit sets): whom an ads budget is spread over."""
     count = 0
-    for i in range(len(stage)):
+    for i in numba.prange(len(stage)):
         count += _in(ad_stages, stage[i]) & _in(segments, segment[i])
     return count
 
 
 _BATCH = 256  # consumers per batch: the batch buffers stay in the L1 cache
+_CHUNK = 1 << 14  # consumers per parallel task
+
+
+@contextmanager
+def kernel_threads(n: int) -> Iterator[None]:
+    """Kernels for a market of n consumers on this thread's threads, or on one for one chunk.
+
+    Within one chunk there is nothing to share out, and waking threads would cost time.
+    """
+    before = numba.get_num_threads()
+    numba.set_num_threads(before if n > _CHUNK else 1)
+    try:
+        yield
+    finally:
+        numba.set_num_threads(before)
+
+
+@numba.njit(inline="always")
+def _chunks(n: int) -> int:
+    """Parallel tasks for n consumers: chunks of consumers, each on one thread.
+
+    Chunks share no consumer and their tallies are integers summed at the end, so results do not
+    depend on the number of threads.
+    """
+    return (n + _CHUNK - 1) // _CHUNK
+
+
 _IS_SHARE = np.array([False, True, True])  # by value of ``shared``
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, parallel=True)
 def draw_shares(
     stage: np.ndarray,
     is_sharer: np.ndarray,
@@ -174,35 +203,45 @@ def draw_shares(
     (tracked, dark) share counts.
     """
     shared[:] = 0
-    n_tracked = 0
-    n_dark = 0
     per_consumer = len(mult_array) > 0
     scale = p_share * mult
-    ids = np.empty(_BATCH, dtype=np.int64)
-    start = 0
-    while start < len(stage):
-        k, start = _batch(stage, is_sharer, start, ids)
-        for j in range(k):
-            i = ids[j]
-            p_day = scale * share_propensity[i]
-            if per_consumer:
-                p_day *= mult_array[i]
-            p = _per_step(p_day, dt)
-            u = uniform(key, step, i)
-            kind = (u < p) * (TRACKED + (u < p * dark))  # branch-free; p·dark <= p as dark <= 1
-            shared[i] = kind
-            shares_sent[i] += kind != 0
-            n_tracked += kind == TRACKED
-            n_dark += kind == DARK
-    return n_tracked, n_dark
+    n_chunks = _chunks(len(stage))
+    counts = np.zeros((n_chunks, 3), dtype=np.int64)  # by kind
+    for c in numba.prange(n_chunks):
+        ids = np.empty(_BATCH, dtype=np.int64)
+        chunk = stage[: min(len(stage), (c + 1) * _CHUNK)]
+        start = c * _CHUNK
+        while start < len(chunk):
+            k, start = _batch(chunk, is_sharer, start, ids)
+            for j in range(k):
+                i = ids[j]
+                p_day = scale * share_propensity[i]
+                if per_consumer:
+                    p_day *= mult_array[i]
+                p = _per_step(p_day, dt)
+                u = uniform(key, step, i)
+                kind = (u < p) * (TRACKED + (u < p * dark))  # branch-free; p·dark <= p
+                shared[i] = kind
+                shares_sent[i] += kind != 0
+                counts[c, kind] += 1
+    return counts[:, TRACKED].sum(), counts[:, DARK].sum()
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, parallel=True)
 def count_stages(stage: np.ndarray, n_stages: int) -> np.ndarray:
-    """Consumers per stage, like ``np.bincount`` at a quarter of its cost on int8 stages."""
-    tallies = np.zeros((8, n_stages), dtype=np.int64)  # interleaved: no chain on a crowded stage
-    for i in range(len(stage)):
-        tallies[i & 7, stage[i]] += 1
+    """Consumers per stage, like ``np.bincount`` at a fraction of its cost on int8 stages.
+
+    One vectorised compare-and-count per stage over each chunk, which stays in the cache.
+    """
+    n_chunks = _chunks(len(stage))
+    tallies = np.zeros((n_chunks, n_stages), dtype=np.int64)
+    for c in numba.prange(n_chunks):
+        part = stage[c * _CHUNK : (c + 1) * _CHUNK]
+        for s in range(n_stages):
+            count = 0
+            for x in part:
+                count += x == s
+            tallies[c, s] = count
     return tallies.sum(axis=0)
 
 
@@ -274,7 +313,7 @@ def _nth_sharing_neighbour(
     return -1
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, parallel=True)
 def apply_transitions(
     stage: np.ndarray,
     entry_step: np.ndarray,
@@ -346,7 +385,6 @@ def apply_transitions(
     p_idle = np.zeros(n_stages)
     log_surv = np.zeros((n_transitions, 4))
     lt = np.zeros(n_transitions)
-    h = np.zeros(n_transitions)
     for s in range(n_stages):
         for t in range(out_ptr[s], out_ptr[s + 1]):
             sensitive[s] |= _needs(per_consumer[t], rates[t, 1] > 0, rates[t, 2] > 0)
@@ -400,6 +438,121 @@ def apply_transitions(
         key_move,
         step,
     )
+    n = len(stage)
+    n_chunks = _chunks(n)
+    moves_by = np.zeros((n_chunks, n_transitions), dtype=np.int64)
+    new_by = np.zeros((n_chunks, len(new_customers)), dtype=np.int64)
+    bought = np.zeros(n_chunks, dtype=np.int64)
+    stride = _coprime_stride(n_chunks)
+    for j in numba.prange(n_chunks):
+        c = j * stride % n_chunks  # each thread's share of chunks spread over the market
+        bought[c] = _move_chunk(
+            c * _CHUNK,
+            min(n, (c + 1) * _CHUNK),
+            candidate,
+            sensitive,
+            p_idle,
+            fixed,
+            per_consumer,
+            stage,
+            entry_step,
+            source,
+            referrer,
+            purchases,
+            touch_step,
+            acquired_step,
+            out_ptr,
+            dst,
+            rates,
+            arr_t,
+            arr_d,
+            arr_vals,
+            rel_ad,
+            rel_wom,
+            impressions,
+            exposures,
+            implicit,
+            n_shared,
+            shared,
+            sharers_tracked,
+            sharers_dark,
+            indptr,
+            indices,
+            is_customer,
+            dt,
+            key_move,
+            key_attr,
+            step,
+            moves_by[c],
+            new_by[c],
+        )
+    moves += moves_by.sum(axis=0)
+    new_customers += new_by.sum(axis=0)
+    return bought.sum()
+
+
+@numba.njit(cache=True)
+def _coprime_stride(n: int) -> int:
+    """A stride near 0.618 n with no common factor with n: ``j * stride % n`` visits all of 0..n-1.
+
+    Threads take consecutive runs of j; the stride spreads each run over the whole market, so the
+    busy parts of a market (where shares spread, say) are split between threads.
+    """
+    stride = max(1, int(n * 0.618))
+    while np.gcd(stride, n) != 1:
+        stride += 1
+    return stride
+
+
+@numba.njit(cache=True)
+def _move_chunk(
+    first: int,
+    end: int,
+    candidate: np.ndarray,
+    sensitive: np.ndarray,
+    p_idle: np.ndarray,
+    fixed: np.ndarray,
+    per_consumer: np.ndarray,
+    stage: np.ndarray,
+    entry_step: np.ndarray,
+    source: np.ndarray,
+    referrer: np.ndarray,
+    purchases: np.ndarray,
+    touch_step: np.ndarray,
+    acquired_step: np.ndarray,
+    out_ptr: np.ndarray,
+    dst: np.ndarray,
+    rates: np.ndarray,
+    arr_t: np.ndarray,
+    arr_d: np.ndarray,
+    arr_vals: np.ndarray,
+    rel_ad: np.ndarray,
+    rel_wom: np.ndarray,
+    impressions: np.ndarray,
+    exposures: np.ndarray,
+    implicit: bool,
+    n_shared: np.ndarray,
+    shared: np.ndarray,
+    sharers_tracked: np.ndarray,
+    sharers_dark: np.ndarray,
+    indptr: np.ndarray,
+    indices: np.ndarray,
+    is_customer: np.ndarray,
+    dt: float,
+    key_move: np.uint64,
+    key_attr: np.uint64,
+    step: int,
+    moves: np.ndarray,
+    new_customers: np.ndarray,
+) -> int:
+    """Hazards, draws and moves of consumers ``first`` to ``end - 1`` (see apply_transitions).
+
+    Returns the purchases made by entering a customer stage.
+    """
+    n_transitions = len(dst)
+    log_surv = np.zeros((n_transitions, 4))
+    lt = np.zeros(n_transitions)
+    h = np.zeros(n_transitions)
     purchases_made = 0
     ids = np.empty(_BATCH, dtype=np.int64)
     draws = np.empty(_BATCH)
@@ -410,10 +563,10 @@ def apply_transitions(
     late_nth = np.empty(_BATCH, dtype=np.int64)
     lo_hi = np.empty((_BATCH, 2), dtype=np.int64)
     ahead = np.empty(_BATCH, dtype=np.int64)
-    for start in range(0, len(stage), _BATCH):
+    for start in range(first, end, _BATCH):
         # 1. the batch's candidates, without branches
         k = m = 0
-        for i in range(start, min(start + _BATCH, len(stage))):
+        for i in range(start, min(start + _BATCH, end)):
             ids[k] = i
             k += candidate[i]
         # 2. what they need from scattered memory, read together so that the cache misses overlap
@@ -542,7 +695,7 @@ def apply_transitions(
 _FACTOR, _AD, _WOM = np.uint8(1), np.uint8(2), np.uint8(4)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, parallel=True)
 def _candidates(
     stage: np.ndarray,
     always: np.int64,
@@ -566,7 +719,7 @@ def _candidates(
     b0, b1, b2 = groups
     tracked_in, dark_in = exposures[0], exposures[1]
     out = np.empty(len(stage), dtype=np.uint8)
-    for i in range(len(stage)):
+    for i in numba.prange(len(stage)):
         s = np.int64(stage[i])
         shared_in = 0 if implicit else (tracked_in[i] | dark_in[i]) != 0
         bit = (always >> s) | ((by_ad >> s) & (impressions[i] != 0)) | ((by_wom >> s) & shared_in)
@@ -695,7 +848,7 @@ def _pick_driver(log_surv: np.ndarray, t: int, v: float) -> int:
     return last
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, parallel=True)
 def draw_repeats(
     stage: np.ndarray,
     is_customer: np.ndarray,
@@ -711,18 +864,21 @@ def draw_repeats(
 
     Returns the number of repeat purchases; ``purchases`` is counted up for each buyer.
     """
-    n_repeats = 0
     per_consumer = len(mult_array) > 0
-    p = _per_step(p_repeat * mult, dt)
-    ids = np.empty(_BATCH, dtype=np.int64)
-    start = 0
-    while start < len(stage):
-        k, start = _batch(stage, is_customer, start, ids)
-        for j in range(k):
-            i = ids[j]
-            if per_consumer:
-                p = _per_step(p_repeat * mult * mult_array[i], dt)
-            if uniform(key, step, i) < p:
-                purchases[i] += 1
-                n_repeats += 1
-    return n_repeats
+    n_chunks = _chunks(len(stage))
+    repeats = np.zeros(n_chunks, dtype=np.int64)
+    for c in numba.prange(n_chunks):
+        p = _per_step(p_repeat * mult, dt)
+        ids = np.empty(_BATCH, dtype=np.int64)
+        chunk = stage[: min(len(stage), (c + 1) * _CHUNK)]
+        start = c * _CHUNK
+        while start < len(chunk):
+            k, start = _batch(chunk, is_customer, start, ids)
+            for j in range(k):
+                i = ids[j]
+                if per_consumer:
+                    p = _per_step(p_repeat * mult * mult_array[i], dt)
+                if uniform(key, step, i) < p:
+                    purchases[i] += 1
+                    repeats[c] += 1
+    return repeats.sum()

@@ -32,6 +32,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
+import numba
 import numpy as np
 import pandas as pd
 from pydantic import (
@@ -393,6 +394,17 @@ def run_one(spec: RunSpec) -> RunResult:
     return RunResult(row, steps, agents)
 
 
+def one_thread() -> None:
+    """Compiled kernels on one thread in this thread: batches run in parallel already."""
+    numba.set_num_threads(1)
+
+
+def run_alone(spec: RunSpec) -> RunResult:
+    """:func:`run_one` on one thread (for Dask workers, which may run several runs at once)."""
+    one_thread()
+    return run_one(spec)
+
+
 def failed(spec: RunSpec, message: str, wall: float = float("nan")) -> RunResult:
     """The result of a run that raised (or whose worker was lost)."""
     return RunResult({**spec.ids(), "status": "error", "error": message, "wall_time": wall})
@@ -460,7 +472,7 @@ def execute(specs: list[RunSpec], workers: int = 1, client: Any = None) -> Itera
 def _in_pool(specs: list[RunSpec], workers: int) -> Iterator[RunResult]:
     # mesa forces "spawn" anyway; saying it keeps Linux and macOS alike. One pool for the batch.
     context = multiprocessing.get_context("spawn")
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=context)
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=one_thread)
     try:
         futures = {pool.submit(run_one, spec): spec for spec in specs}
         for future in as_completed(futures):
@@ -476,7 +488,7 @@ def _on_dask(specs: list[RunSpec], client: Any) -> Iterator[RunResult]:
     from distributed import as_completed as dask_completed
 
     # pure=False: replicates with equal arguments must all run, not be deduplicated.
-    futures = client.map(run_one, specs, pure=False)
+    futures = client.map(run_alone, specs, pure=False)
     spec_of = {future.key: spec for future, spec in zip(futures, specs, strict=True)}
     try:
         for future in dask_completed(futures):

@@ -201,12 +201,13 @@ class MarketModel(mesa.Model):
         """Advance one step in the documented order."""
         self.flows = {}
         active = [lever.active(self.day) for lever in self.levers]
-        costs = self._levers_act(active)
-        factors = self._lever_factors(active)
-        n_shared, sharers = self._share(factors)
-        self._move(factors, n_shared, sharers)
-        costs += self._levers_book(active)
-        self._record_state(costs)
+        with engine.kernel_threads(self.population.n):
+            costs = self._levers_act(active)
+            factors = self._lever_factors(active)
+            n_shared, sharers = self._share(factors)
+            self._move(factors, n_shared, sharers)
+            costs += self._levers_book(active)
+            self._record_state(costs)
         self.datacollector.collect(self)
 
     def _levers_act(self, active: list[bool]) -> np.ndarray:

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
+from sim.experiment import one_thread
 from sim.model import MarketModel
 from sim.scenario import Scenario, load_scenario
 
@@ -49,7 +50,8 @@ def adoption_curves(scenario: Scenario, seeds, parallel: bool = False) -> np.nda
     jobs = [(scenario, s) for s in seeds]
     if not parallel:
         return np.array([adoption(job) for job in jobs])
-    with ProcessPoolExecutor(max_workers=min(len(jobs), os.cpu_count() or 1)) as pool:
+    workers = min(len(jobs), os.cpu_count() or 1)
+    with ProcessPoolExecutor(max_workers=workers, initializer=one_thread) as pool:
         return np.array(list(pool.map(adoption, jobs)))
 
 
