@@ -1,8 +1,9 @@
 """The array step: compiled kernels from start-of-step state to this step's shares and transitions.
 
 Everything here is a pure function of arrays; ``MarketModel.step`` calls them in order. A share that
-reaches a consumer persuades it with probability ``wom``, and each neighbour's share reaches it with
-probability ``reach``, so one neighbour share is worth ``1 - reach·wom`` of survival. The kernels use
+reaches a consumer persuades it with probability ``wom`` (times its peer trust and lever factors, at
+most 1), and each neighbour's share reaches it with probability ``reach``, so one neighbour share is
+worth ``1 - reach·wom`` of survival. The kernels use
 that exact marginal instead of drawing every edge (the Mesa reference draws every edge; the docking
 tests check both give the same distributions).
 
@@ -325,6 +326,7 @@ def apply_transitions(
     out_ptr: np.ndarray,
     dst: np.ndarray,
     rates: np.ndarray,
+    reach: float,
     arr_t: np.ndarray,
     arr_d: np.ndarray,
     arr_vals: np.ndarray,
@@ -359,8 +361,10 @@ def apply_transitions(
     precomputed probability, so most consumers cost one uniform.
 
     Args:
-        rates: (transitions, 4) effective driver probabilities: lever scalars applied, wom times
-            reach, search times search success.
+        rates: (transitions, 4) effective driver probabilities: lever scalars applied, search
+            times search success.
+        reach: probability that a neighbour's share reaches the consumer; a share that reaches it
+            persuades with probability min(wom x peer trust x lever factors, 1).
         arr_t, arr_d, arr_vals: per-consumer lever factors on transition arr_t[k] (-1: all) and
             driver arr_d[k], values arr_vals[k].
         n_shared: neighbour-equivalent shares (tracked, dark) for the implicit complete graph.
@@ -396,6 +400,7 @@ def apply_transitions(
                 0,
                 0,
                 rates,
+                reach,
                 fixed,
                 per_consumer,
                 arr_t,
@@ -464,6 +469,7 @@ def apply_transitions(
             out_ptr,
             dst,
             rates,
+            reach,
             arr_t,
             arr_d,
             arr_vals,
@@ -523,6 +529,7 @@ def _move_chunk(
     out_ptr: np.ndarray,
     dst: np.ndarray,
     rates: np.ndarray,
+    reach: float,
     arr_t: np.ndarray,
     arr_d: np.ndarray,
     arr_vals: np.ndarray,
@@ -595,7 +602,7 @@ def _move_chunk(
                         if n_imp > 0:
                             bound += _odds(rates[t, 1] * traits[j, 0], n_imp)
                         if n_exp > 0:
-                            bound += _odds(rates[t, 2] * traits[j, 1], n_exp)
+                            bound += _odds(reach * min(rates[t, 2] * traits[j, 1], 1.0), n_exp)
                     if u >= bound * (1.0 + 1e-12) + 1e-14:
                         continue
                 p_any = 1.0 - math.exp(
@@ -606,6 +613,7 @@ def _move_chunk(
                         n_imp,
                         n_exp,
                         rates,
+                        reach,
                         fixed,
                         per_consumer,
                         arr_t,
@@ -628,6 +636,7 @@ def _move_chunk(
                     0,
                     0,
                     rates,
+                    reach,
                     fixed,
                     per_consumer,
                     arr_t,
@@ -774,6 +783,7 @@ def _log_survival(
     impressions: int,
     exposures: int,
     rates: np.ndarray,
+    reach: float,
     fixed: np.ndarray,
     per_consumer: np.ndarray,
     arr_t: np.ndarray,
@@ -811,10 +821,11 @@ def _log_survival(
                         w *= f
                     else:
                         sr *= f
+            w = reach * min(w, 1.0)  # a share reaches, then persuades with at most certainty
             lb, la, lw, ls = component_log_survival(b, a, w, sr, impressions, exposures, dt)
         else:
             a = rates[t, 1] * rel_ad[i] if impressions > 0 else 0.0
-            w = rates[t, 2] * rel_wom[i] if exposures > 0 else 0.0
+            w = reach * min(rates[t, 2] * rel_wom[i], 1.0) if exposures > 0 else 0.0
             _, la, lw, _ = component_log_survival(0.0, a, w, 0.0, impressions, exposures, dt)
             lb, ls = fixed[t, 0], fixed[t, 1]
         log_surv[t, 0], log_surv[t, 1], log_surv[t, 2], log_surv[t, 3] = lb, la, lw, ls

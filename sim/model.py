@@ -305,7 +305,6 @@ class MarketModel(mesa.Model):
                 rates[slice(None) if t == -1 else t, d] *= factor
             else:
                 arrays.append((t, d, np.asarray(factor, dtype=np.float64)))
-        rates[:, 2] *= reach
         rates[:, 3] *= self.search_success
         arr_t = np.array([a[0] for a in arrays], dtype=np.int64)
         arr_d = np.array([a[1] for a in arrays], dtype=np.int64)
@@ -323,6 +322,7 @@ class MarketModel(mesa.Model):
             fa.out_ptr,
             fa.dst,
             rates,
+            reach,
             arr_t,
             arr_d,
             arr_vals,
