@@ -820,14 +820,17 @@ def _versions() -> dict[str, str]:
 
 
 def _git() -> dict[str, Any]:
-    """The commit of the source tree, and whether it had uncommitted changes; {} outside git."""
+    """The commit of the source tree, and whether it had uncommitted changes; {} outside git.
+
+    Changes under ``results/`` do not count: they are outputs (the bundled experiments' own).
+    """
     root = Path(__file__).resolve().parents[1]
     try:
         head = subprocess.run(
             ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10
         )
         status = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
+            ["git", "status", "--porcelain", "--untracked-files=no", "--", ".", ":!results"],
             cwd=root,
             capture_output=True,
             text=True,
