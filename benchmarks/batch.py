@@ -18,6 +18,7 @@ per run: the extra time a worker spends per run compared with the process pool o
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import time
@@ -69,6 +70,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.runs < 1 or min(args.workers) < 1:
         parser.error("--runs and --workers must be >= 1")
+    if args.dask and importlib.util.find_spec("distributed") is None:
+        parser.error('--dask needs dask: pip install -e ".[distributed]"')
     batch = specs(args.scenario, args.runs)
     one_thread()
     run_one(batch[0])  # compiles (or loads) the kernels in this process
