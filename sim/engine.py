@@ -131,7 +131,7 @@ def reach_ads(
                 if _in(ad_stages, stage[i]) & _in(segments, segment[i]) and u < p:
                     draws[k] = u
                     k += 1
-            p = np.partition(draws, limit)[limit] if limit > 0 else 0.0
+            p = np.sort(draws)[limit] if limit > 0 else 0.0
     reached = 0
     for i in numba.prange(n):
         hit = _in(ad_stages, stage[i]) & _in(segments, segment[i]) & (uniform(key, step, i) < p)
@@ -387,8 +387,8 @@ def apply_transitions(
             per_consumer[t] |= arr_t[k] == -1 or arr_t[k] == t
     sensitive = np.zeros(n_stages, dtype=np.uint8)  # _FACTOR | _AD | _WOM bits, see _needs
     p_idle = np.zeros(n_stages)
-    idle_log_surv = np.zeros((n_transitions, 4))
-    idle_lt = np.zeros(n_transitions)
+    log_surv = np.zeros((n_transitions, 4))
+    lt = np.zeros(n_transitions)
     for s in range(n_stages):
         for t in range(out_ptr[s], out_ptr[s + 1]):
             sensitive[s] |= _needs(per_consumer[t], rates[t, 1] > 0, rates[t, 2] > 0)
@@ -409,8 +409,8 @@ def apply_transitions(
                 rel_ad,
                 rel_wom,
                 dt,
-                idle_log_surv,
-                idle_lt,
+                log_surv,
+                lt,
             )
         )
     # Stages as bit sets (see stage_bits): always candidates, candidates if they got an ad or a share
@@ -449,151 +449,49 @@ def apply_transitions(
     new_by = np.zeros((n_chunks, len(new_customers)), dtype=np.int64)
     bought = np.zeros(n_chunks, dtype=np.int64)
     stride = _coprime_stride(n_chunks)
-    for q in numba.prange(n_chunks):
-        c = q * stride % n_chunks  # each thread's share of chunks spread over the market
-        first, end = c * _CHUNK, min(n, (c + 1) * _CHUNK)
-        log_surv = np.zeros((n_transitions, 4))
-        lt = np.zeros(n_transitions)
-        h = np.zeros(n_transitions)
-        purchases_made = 0
-        ids = np.empty(_BATCH, dtype=np.int64)
-        draws = np.empty(_BATCH)
-        traits = np.empty((_BATCH, 2))
-        first_touch = np.empty(_BATCH, dtype=np.bool_)
-        late = np.empty(_BATCH, dtype=np.int64)  # movers whose referrer is picked in phase 4
-        late_kind = np.empty(_BATCH, dtype=np.int8)
-        late_nth = np.empty(_BATCH, dtype=np.int64)
-        lo_hi = np.empty((_BATCH, 2), dtype=np.int64)
-        ahead = np.empty(_BATCH, dtype=np.int64)
-        for start in range(first, end, _BATCH):
-            # 1. the batch's candidates, without branches
-            k = m = 0
-            for i in range(start, min(start + _BATCH, end)):
-                ids[k] = i
-                k += candidate[i]
-            # 2. what they need from scattered memory, read together so that the cache misses overlap
-            for j in range(k):
-                draws[j] = uniform(key_move, step, ids[j])
-                traits[j, 0], traits[j, 1] = rel_ad[ids[j]], rel_wom[ids[j]]
-                first_touch[j] = source[ids[j]] == _NONE
-            # 3. hazards and moves
-            for j in range(k):
-                i, u = ids[j], draws[j]
-                s = stage[i]
-                lo, hi = out_ptr[s], out_ptr[s + 1]
-                e_tracked, e_dark = _received(i, implicit, n_shared, shared, exposures)
-                n_exp, n_imp = e_tracked + e_dark, impressions[i]
-                idle = sensitive[s] & _needs(True, n_imp > 0, n_exp > 0) == 0
-                if idle:
-                    p_any = p_idle[s]
-                else:
-                    if not sensitive[s] & _FACTOR:
-                        # Screen: p_any <= p_idle + the sum of count·p/(1-p) over the ad and wom
-                        # terms (1 - e^-x <= x; -log(1-p) <= p/(1-p)). A draw above that bound, with a
-                        # margin far wider than rounding, cannot move: most exposed consumers skip
-                        # log and exp.
-                        bound = p_idle[s]
-                        for t in range(lo, hi):
-                            if n_imp > 0:
-                                bound += _odds(rates[t, 1] * traits[j, 0], n_imp)
-                            if n_exp > 0:
-                                bound += _odds(reach * min(rates[t, 2] * traits[j, 1], 1.0), n_exp)
-                        if u >= bound * (1.0 + 1e-12) + 1e-14:
-                            continue
-                    p_any = 1.0 - math.exp(
-                        _log_survival(
-                            i,
-                            lo,
-                            hi,
-                            n_imp,
-                            n_exp,
-                            rates,
-                            reach,
-                            fixed,
-                            per_consumer,
-                            arr_t,
-                            arr_d,
-                            arr_vals,
-                            rel_ad,
-                            rel_wom,
-                            dt,
-                            log_surv,
-                            lt,
-                        )
-                    )
-                if u >= p_any:
-                    continue
-                if idle:
-                    _log_survival(
-                        i,
-                        lo,
-                        hi,
-                        0,
-                        0,
-                        rates,
-                        reach,
-                        fixed,
-                        per_consumer,
-                        arr_t,
-                        arr_d,
-                        arr_vals,
-                        rel_ad,
-                        rel_wom,
-                        dt,
-                        log_surv,
-                        lt,
-                    )
-                # choose the transition in proportion to its hazard
-                h_sum = 0.0
-                for t in range(lo, hi):
-                    h[t] = 1.0 - math.exp(lt[t])
-                    h_sum += h[t]
-                x = u / p_any
-                x *= h_sum
-                chosen = hi - 1
-                for t in range(lo, hi):
-                    if x < h[t]:
-                        chosen = t
-                        break
-                    x -= h[t]
-                moves_by[c, chosen] += 1
-                new = dst[chosen]
-                if first_touch[j]:
-                    # three attribution draws per consumer: driver, kind of share, referrer
-                    driver = _pick_driver(log_surv, chosen, uniform(key_attr, step, 3 * i))
-                    src = int(_DRIVER_SOURCE[driver])
-                    if driver == 2:  # the referrer: a uniformly chosen sender of the drawn kind
-                        kind, count = TRACKED, e_tracked
-                        if uniform(key_attr, step, 3 * i + 1) * (e_tracked + e_dark) >= e_tracked:
-                            kind, count, src = DARK, e_dark, _PEER_DARK
-                        v = uniform(key_attr, step, 3 * i + 2)
-                        if implicit:
-                            pool = sharers_tracked if kind == TRACKED else sharers_dark
-                            referrer[i] = _pick_sharer(i, v, pool)
-                        else:  # picked in phase 4, once the batch's neighbour lists are read
-                            late[m], late_kind[m] = i, kind
-                            late_nth[m] = min(int(v * count), count - 1)
-                            m += 1
-                    source[i] = src
-                    touch_step[i] = step
-                if is_customer[new] and not is_customer[s]:
-                    if acquired_step[i] < 0:
-                        new_by[c, source[i]] += 1
-                        acquired_step[i] = step
-                    purchases[i] += 1
-                    purchases_made += 1
-                stage[i] = new
-                entry_step[i] = step
-            # 4. referrers, with each neighbour list's first read issued ahead
-            for j in range(m):
-                lo_hi[j, 0], lo_hi[j, 1] = indptr[late[j]], indptr[late[j] + 1]
-            for j in range(m):
-                ahead[j] = indices[lo_hi[j, 0]]  # a consumer reached by a share has a neighbour
-            for j in range(m):
-                referrer[late[j]] = _nth_sharing_neighbour(
-                    ahead[j], lo_hi[j, 0], lo_hi[j, 1], indices, shared, late_kind[j], late_nth[j]
-                )
-        bought[c] = purchases_made
+    for j in numba.prange(n_chunks):
+        c = j * stride % n_chunks  # each thread's share of chunks spread over the market
+        bought[c] = _move_chunk(
+            c * _CHUNK,
+            min(n, (c + 1) * _CHUNK),
+            candidate,
+            sensitive,
+            p_idle,
+            fixed,
+            per_consumer,
+            stage,
+            entry_step,
+            source,
+            referrer,
+            purchases,
+            touch_step,
+            acquired_step,
+            out_ptr,
+            dst,
+            rates,
+            reach,
+            arr_t,
+            arr_d,
+            arr_vals,
+            rel_ad,
+            rel_wom,
+            impressions,
+            exposures,
+            implicit,
+            n_shared,
+            shared,
+            sharers_tracked,
+            sharers_dark,
+            indptr,
+            indices,
+            is_customer,
+            dt,
+            key_move,
+            key_attr,
+            step,
+            moves_by[c],
+            new_by[c],
+        )
     moves += moves_by.sum(axis=0)
     new_customers += new_by.sum(axis=0)
     return bought.sum()
@@ -610,6 +508,199 @@ def _coprime_stride(n: int) -> int:
     while np.gcd(stride, n) != 1:
         stride += 1
     return stride
+
+
+@numba.njit(cache=True)
+def _move_chunk(
+    first: int,
+    end: int,
+    candidate: np.ndarray,
+    sensitive: np.ndarray,
+    p_idle: np.ndarray,
+    fixed: np.ndarray,
+    per_consumer: np.ndarray,
+    stage: np.ndarray,
+    entry_step: np.ndarray,
+    source: np.ndarray,
+    referrer: np.ndarray,
+    purchases: np.ndarray,
+    touch_step: np.ndarray,
+    acquired_step: np.ndarray,
+    out_ptr: np.ndarray,
+    dst: np.ndarray,
+    rates: np.ndarray,
+    reach: float,
+    arr_t: np.ndarray,
+    arr_d: np.ndarray,
+    arr_vals: np.ndarray,
+    rel_ad: np.ndarray,
+    rel_wom: np.ndarray,
+    impressions: np.ndarray,
+    exposures: np.ndarray,
+    implicit: bool,
+    n_shared: np.ndarray,
+    shared: np.ndarray,
+    sharers_tracked: np.ndarray,
+    sharers_dark: np.ndarray,
+    indptr: np.ndarray,
+    indices: np.ndarray,
+    is_customer: np.ndarray,
+    dt: float,
+    key_move: np.uint64,
+    key_attr: np.uint64,
+    step: int,
+    moves: np.ndarray,
+    new_customers: np.ndarray,
+) -> int:
+    """Hazards, draws and moves of consumers ``first`` to ``end - 1`` (see apply_transitions).
+
+    Returns the purchases made by entering a customer stage. A function of its own, not the body of
+    apply_transitions' parallel loop: numba compiles a large parallel loop body far more slowly
+    (about 6 s more on first use, measured), and every user pays that once.
+    """
+    n_transitions = len(dst)
+    log_surv = np.zeros((n_transitions, 4))
+    lt = np.zeros(n_transitions)
+    h = np.zeros(n_transitions)
+    purchases_made = 0
+    ids = np.empty(_BATCH, dtype=np.int64)
+    draws = np.empty(_BATCH)
+    traits = np.empty((_BATCH, 2))
+    first_touch = np.empty(_BATCH, dtype=np.bool_)
+    late = np.empty(_BATCH, dtype=np.int64)  # movers whose referrer is picked in phase 4
+    late_kind = np.empty(_BATCH, dtype=np.int8)
+    late_nth = np.empty(_BATCH, dtype=np.int64)
+    lo_hi = np.empty((_BATCH, 2), dtype=np.int64)
+    ahead = np.empty(_BATCH, dtype=np.int64)
+    for start in range(first, end, _BATCH):
+        # 1. the batch's candidates, without branches
+        k = m = 0
+        for i in range(start, min(start + _BATCH, end)):
+            ids[k] = i
+            k += candidate[i]
+        # 2. what they need from scattered memory, read together so that the cache misses overlap
+        for j in range(k):
+            draws[j] = uniform(key_move, step, ids[j])
+            traits[j, 0], traits[j, 1] = rel_ad[ids[j]], rel_wom[ids[j]]
+            first_touch[j] = source[ids[j]] == _NONE
+        # 3. hazards and moves
+        for j in range(k):
+            i, u = ids[j], draws[j]
+            s = stage[i]
+            lo, hi = out_ptr[s], out_ptr[s + 1]
+            e_tracked, e_dark = _received(i, implicit, n_shared, shared, exposures)
+            n_exp, n_imp = e_tracked + e_dark, impressions[i]
+            idle = sensitive[s] & _needs(True, n_imp > 0, n_exp > 0) == 0
+            if idle:
+                p_any = p_idle[s]
+            else:
+                if not sensitive[s] & _FACTOR:
+                    # Screen: p_any <= p_idle + the sum of count·p/(1-p) over the ad and wom
+                    # terms (1 - e^-x <= x; -log(1-p) <= p/(1-p)). A draw above that bound, with a
+                    # margin far wider than rounding, cannot move: most exposed consumers skip
+                    # log and exp.
+                    bound = p_idle[s]
+                    for t in range(lo, hi):
+                        if n_imp > 0:
+                            bound += _odds(rates[t, 1] * traits[j, 0], n_imp)
+                        if n_exp > 0:
+                            bound += _odds(reach * min(rates[t, 2] * traits[j, 1], 1.0), n_exp)
+                    if u >= bound * (1.0 + 1e-12) + 1e-14:
+                        continue
+                p_any = 1.0 - math.exp(
+                    _log_survival(
+                        i,
+                        lo,
+                        hi,
+                        n_imp,
+                        n_exp,
+                        rates,
+                        reach,
+                        fixed,
+                        per_consumer,
+                        arr_t,
+                        arr_d,
+                        arr_vals,
+                        rel_ad,
+                        rel_wom,
+                        dt,
+                        log_surv,
+                        lt,
+                    )
+                )
+            if u >= p_any:
+                continue
+            if idle:
+                _log_survival(
+                    i,
+                    lo,
+                    hi,
+                    0,
+                    0,
+                    rates,
+                    reach,
+                    fixed,
+                    per_consumer,
+                    arr_t,
+                    arr_d,
+                    arr_vals,
+                    rel_ad,
+                    rel_wom,
+                    dt,
+                    log_surv,
+                    lt,
+                )
+            # choose the transition in proportion to its hazard
+            h_sum = 0.0
+            for t in range(lo, hi):
+                h[t] = 1.0 - math.exp(lt[t])
+                h_sum += h[t]
+            x = u / p_any
+            x *= h_sum
+            chosen = hi - 1
+            for t in range(lo, hi):
+                if x < h[t]:
+                    chosen = t
+                    break
+                x -= h[t]
+            moves[chosen] += 1
+            new = dst[chosen]
+            if first_touch[j]:
+                # three attribution draws per consumer: driver, kind of share, referrer
+                driver = _pick_driver(log_surv, chosen, uniform(key_attr, step, 3 * i))
+                src = int(_DRIVER_SOURCE[driver])
+                if driver == 2:  # the referrer: a uniformly chosen sender of the drawn kind
+                    kind, count = TRACKED, e_tracked
+                    if uniform(key_attr, step, 3 * i + 1) * (e_tracked + e_dark) >= e_tracked:
+                        kind, count, src = DARK, e_dark, _PEER_DARK
+                    v = uniform(key_attr, step, 3 * i + 2)
+                    if implicit:
+                        pool = sharers_tracked if kind == TRACKED else sharers_dark
+                        referrer[i] = _pick_sharer(i, v, pool)
+                    else:  # picked in phase 4, once the batch's neighbour lists are read
+                        late[m], late_kind[m] = i, kind
+                        late_nth[m] = min(int(v * count), count - 1)
+                        m += 1
+                source[i] = src
+                touch_step[i] = step
+            if is_customer[new] and not is_customer[s]:
+                if acquired_step[i] < 0:
+                    new_customers[source[i]] += 1
+                    acquired_step[i] = step
+                purchases[i] += 1
+                purchases_made += 1
+            stage[i] = new
+            entry_step[i] = step
+        # 4. referrers, with each neighbour list's first read issued ahead
+        for j in range(m):
+            lo_hi[j, 0], lo_hi[j, 1] = indptr[late[j]], indptr[late[j] + 1]
+        for j in range(m):
+            ahead[j] = indices[lo_hi[j, 0]]  # a consumer reached by a share has a neighbour
+        for j in range(m):
+            referrer[late[j]] = _nth_sharing_neighbour(
+                ahead[j], lo_hi[j, 0], lo_hi[j, 1], indices, shared, late_kind[j], late_nth[j]
+            )
+    return purchases_made
 
 
 _FACTOR, _AD, _WOM = np.uint8(1), np.uint8(2), np.uint8(4)
