@@ -112,7 +112,7 @@ class Consumer(mesa.Agent):
         """Phase 3: a customer may buy again; at most one transition fires, chosen by hazard."""
         model = self.model
         if self.stage in model.funnel.customer_stages:
-            self.buys_again = self.random.random() < per_step(model.scenario.brand.repeat, model.dt)
+            self.buys_again = self.random.random() < per_step(model.spec.brand.repeat, model.dt)
         ways_out = model.ways_out[self.stage]
         if not ways_out:
             return
@@ -189,8 +189,8 @@ class AgentMarketModel(mesa.Model):
     def __init__(self, scenario: Scenario | None = None, seed: int | None = None):
         scenario = scenario if scenario is not None else Scenario()
         seed = scenario.seed if seed is None else int(seed)
-        super().__init__(seed=seed)
-        self.scenario, self.seed, self.dt = scenario, seed, scenario.dt
+        super().__init__(rng=seed)
+        self.spec, self.seed, self.dt = scenario, seed, scenario.dt
         self.sharing = scenario.sharing
         self.funnel = scenario.funnel.funnel()
         self.funnel_arrays = self.funnel.arrays()  # the record's transition order
@@ -308,7 +308,7 @@ class AgentMarketModel(mesa.Model):
 
     def run(self, steps: int | None = None) -> AgentMarketModel:
         """Take ``steps`` steps (default: the scenario's); return self for chaining."""
-        for _ in range(self.scenario.steps if steps is None else steps):
+        for _ in range(self.spec.steps if steps is None else steps):
             self.step()
         return self
 

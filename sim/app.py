@@ -256,7 +256,7 @@ class ClassroomModel(MarketModel):
     def step(self) -> None:
         """One step; the run stops at the scenario's horizon."""
         super().step()
-        self.running = self.steps < self.scenario.steps
+        self.running = self.steps < self.spec.steps
 
     @cached_property
     def network_picture(self):
@@ -266,7 +266,7 @@ class ClassroomModel(MarketModel):
     @cached_property
     def funnel_picture(self):
         """The funnel and stages-over-time figure and its view."""
-        return plots.funnel_figure(self.funnel.stages, self.scenario.steps * self.dt)
+        return plots.funnel_figure(self.funnel.stages, self.spec.steps * self.dt)
 
 
 def model_params(scenario: str) -> dict[str, Any]:
@@ -407,7 +407,7 @@ markets the picture shows a sample.</p>
 def About(model: ClassroomModel):
     """What is it / How it works / Things to try, for a class (static: not redrawn each step)."""
     with solara.Card("About this model", style={"overflow-y": "auto", "height": "100%"}):
-        description = html.escape(model.scenario.description)
+        description = html.escape(model.spec.description)
         solara.HTML(tag="div", unsafe_innerHTML=f"<p><i>{description}</i></p>{ABOUT}")
 
 

@@ -55,6 +55,7 @@ from sim.scenario import (
     Scenario,
     ScenarioError,
     apply_overrides,
+    as_overrides,
     format_errors,
     read_scenario_doc,
     read_toml,
@@ -264,20 +265,6 @@ def replicate_seeds(root: int, replicates: int) -> list[int]:
     return [int(c.generate_state(1, dtype=np.uint64)[0] >> np.uint64(1)) for c in children]
 
 
-def _overrides(values: dict[str, Any]) -> list[str]:
-    """``{"network.p": 0.3}`` -> ``["network.p=0.3"]`` for :func:`apply_overrides`."""
-    return [f"{key}={_inline(value)}" for key, value in values.items()]
-
-
-def _inline(value: Any) -> str:
-    """A value as one line of TOML (JSON's scalars and arrays are TOML; tables are written out)."""
-    if isinstance(value, dict):
-        return "{" + ", ".join(f"{json.dumps(k)} = {_inline(v)}" for k, v in value.items()) + "}"
-    if isinstance(value, list):
-        return "[" + ", ".join(map(_inline, value)) + "]"
-    return json.dumps(value)
-
-
 def _grid(sweep: dict[str, list]) -> list[dict[str, Value]]:
     """Every point of a sweep: entries crossed, the keys of one ``"a,b"`` entry zipped."""
     entries = [
@@ -344,7 +331,7 @@ def _scenario(
         if field == "strategy set" and plan.levers is not None:
             doc = {**doc, "levers": plan.levers}
         try:
-            doc = apply_overrides(doc, _overrides(overrides))
+            doc = apply_overrides(doc, as_overrides(overrides))
         except ScenarioError as err:
             lines = [f"{field}: {line.removeprefix('--set ')}" for line in err.lines]
             raise ScenarioError(lines) from None

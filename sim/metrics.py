@@ -74,7 +74,7 @@ def outcomes(model: MarketModel, steps: pd.DataFrame) -> dict[str, Any]:
         steps[[f"n_{s}" for s in funnel.customer_stages]].iloc[:-1].to_numpy().sum() * model.dt
     )
     churn = sum(moves[t] for t in model.churn_transitions)
-    discount = model.scenario.brand.discount / 365.0
+    discount = model.spec.brand.discount / 365.0
     lifetime = (
         1.0
         + steps["new_repeat_purchases"].sum() / customer_days / (churn / customer_days + discount)
@@ -101,7 +101,7 @@ def outcomes(model: MarketModel, steps: pd.DataFrame) -> dict[str, Any]:
         "cac": total_cost / int(cum[-1]) if cum[-1] else None,
         "profit": margin - total_cost,
         "roi": (margin - total_cost) / total_cost if total_cost else None,
-        "clv": model.scenario.brand.margin * lifetime if lifetime is not None else None,
+        "clv": model.spec.brand.margin * lifetime if lifetime is not None else None,
         "customers_by_source": by_source,
         "customers_by_source_measured": measured,
         "referral_customers": by_source["peer"] + by_source["peer_dark"],

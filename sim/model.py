@@ -37,7 +37,7 @@ def step_record(
     ``lever_labels``, ``columns``, ``steps``, ``dt`` and ``scenario``; its ``cum_customers`` is
     advanced here. ``flows`` holds the ``new_*`` and ``shares_*`` columns; missing ones are 0.
     """
-    brand = model.scenario.brand
+    brand = model.spec.brand
     new = sum(flows.get(f"new_customers_{s}", 0) for s in SOURCES)
     model.cum_customers += new
     purchases = flows.get("new_purchases", 0) + flows.get("new_repeat_purchases", 0)
@@ -112,8 +112,8 @@ class MarketModel(mesa.Model):
     def __init__(self, scenario: Scenario | None = None, seed: int | None = None):
         scenario = scenario if scenario is not None else Scenario()
         seed = scenario.seed if seed is None else int(seed)
-        super().__init__(seed=seed)
-        self.scenario, self.seed, self.dt = scenario, seed, scenario.dt
+        super().__init__(rng=seed)
+        self.spec, self.seed, self.dt = scenario, seed, scenario.dt
         self.funnel = scenario.funnel.funnel()
         self.funnel_arrays = self.funnel.arrays()
         n = scenario.population.n
@@ -178,7 +178,7 @@ class MarketModel(mesa.Model):
     @property
     def search_success(self) -> float:
         """Chance a search finds convincing public word of mouth, rising with public shares."""
-        half = self.scenario.sharing.search_half
+        half = self.spec.sharing.search_half
         return self.public_shares / (self.public_shares + half)
 
     def place_seeds(self, who: np.ndarray) -> None:
@@ -249,7 +249,7 @@ class MarketModel(mesa.Model):
         return combined
 
     def _share(self, factors: dict[Any, Factor]) -> tuple[np.ndarray, tuple[np.ndarray, ...]]:
-        pop, sharing = self.population, self.scenario.sharing
+        pop, sharing = self.population, self.spec.sharing
         scalar, array = _split(factors.get("share", 1.0))
         tracked, dark = engine.draw_shares(
             pop.stage,
@@ -284,7 +284,7 @@ class MarketModel(mesa.Model):
         self.flows["new_repeat_purchases"] = engine.draw_repeats(
             pop.stage,
             fa.is_customer,
-            self.scenario.brand.repeat,
+            self.spec.brand.repeat,
             scalar,
             array,
             self.dt,
@@ -292,7 +292,7 @@ class MarketModel(mesa.Model):
             self.steps,
             pop.purchases,
         )
-        reach = self.scenario.sharing.reach
+        reach = self.spec.sharing.reach
         if net.implicit:
             reach *= min(1.0, net.contacts / max(1, net.n - 1))
         rates = fa.drivers.copy()
@@ -364,7 +364,7 @@ class MarketModel(mesa.Model):
     # ------------------------------------------------------------------------------------ results
     def run(self, steps: int | None = None) -> MarketModel:
         """Take ``steps`` steps (default: the scenario's); return self for chaining."""
-        for _ in range(self.scenario.steps if steps is None else steps):
+        for _ in range(self.spec.steps if steps is None else steps):
             self.step()
         return self
 

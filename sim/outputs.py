@@ -56,7 +56,7 @@ def write_atomic(path: Path, data: bytes | str) -> None:
 
 def run_summary(model: MarketModel) -> dict[str, Any]:
     """``summary.json``'s content: who ran what, then the outcomes."""
-    s = model.scenario
+    s = model.spec
     meta = {
         "scenario": s.name,
         "seed": model.seed,
@@ -77,11 +77,11 @@ def write_run(model: MarketModel, out: Path, referrals: bool = False) -> dict[st
     """
     steps = model.timeseries()
     summary = run_summary(model)
-    title = f"{model.scenario.name} (seed {model.seed})"
+    title = f"{model.spec.name} (seed {model.seed})"
     with staged_dir(out) as tmp:
         steps.to_csv(tmp / "timeseries.csv", index=False)
         (tmp / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-        doc = {**model.scenario.to_dict(), "seed": model.seed, "steps": model.steps}
+        doc = {**model.spec.to_dict(), "seed": model.seed, "steps": model.steps}
         (tmp / "scenario.toml").write_text(tomli_w.dumps(doc))
         plots.save(
             plots.adoption_figure(steps, model.population.n, model.funnel.customer_stages, title),

@@ -7,6 +7,7 @@ its description; ``docs/model.md``'s parameter table is checked against them by 
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import tomllib
@@ -454,6 +455,22 @@ def apply_overrides(doc: dict[str, Any], overrides: list[str]) -> dict[str, Any]
         else:
             raise ScenarioError([f"--set {text}: {'.'.join(path[:-1])} is a value, not a table"])
     return doc
+
+
+def as_overrides(values: dict[str, Any]) -> list[str]:
+    """``{"network.p": 0.3}`` -> ``["network.p=0.3"]`` for :func:`apply_overrides`."""
+    return [f"{key}={_inline(value)}" for key, value in values.items()]
+
+
+def _inline(value: Any) -> str:
+    """A value as one line of TOML (JSON's scalars and arrays are TOML; tables are written out)."""
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{json.dumps(k)} = {_inline(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(map(_inline, value)) + "]"
+    if isinstance(value, np.generic):  # numpy scalars from samplers and optimisers
+        value = value.item()
+    return json.dumps(value)
 
 
 def read_toml(path: str | Path) -> dict[str, Any]:

@@ -78,10 +78,10 @@ def test_every_network_choice_builds_about_the_friends_asked_for(network):
     """Mean degree is within 20 % of the 'friends' slider for every generated kind."""
     base = load_scenario(SCENARIOS / "classroom.toml")
     model = ClassroomModel(network=network, friends=8, n=600)
-    assert model.scenario.population.n == 600
+    assert model.spec.population.n == 600
     if network != "everyone knows everyone":  # implicit: one share reaches 'friends' consumers
         assert model.network.degree().mean() == pytest.approx(8, rel=0.2), network
-    assert model.scenario.funnel == base.funnel
+    assert model.spec.funnel == base.funnel
 
 
 def test_model_opens_only_scenarios_by_name():
@@ -95,16 +95,16 @@ def test_model_opens_only_scenarios_by_name():
 def test_run_stops_at_the_scenario_horizon():
     """Play stops by itself at the scenario's last day."""
     model = ClassroomModel()
-    model.run(model.scenario.steps - 1)
+    model.run(model.spec.steps - 1)
     assert model.running
     model.step()
-    assert not model.running and model.steps == model.scenario.steps
+    assert not model.running and model.steps == model.spec.steps
 
 
 def test_run_slider_changes_the_luck_not_the_market():
     """Another run of the same market: a different seed, the same scenario."""
     a, b = ClassroomModel(run=0), ClassroomModel(run=1)
-    assert b.seed == a.seed + 1 and a.scenario == b.scenario
+    assert b.seed == a.seed + 1 and a.spec == b.spec
 
 
 def test_scenario_given_at_start_opens_the_page(tmp_path, monkeypatch):
@@ -115,7 +115,7 @@ def test_scenario_given_at_start_opens_the_page(tmp_path, monkeypatch):
     catalogue.cache_clear()
     try:
         assert opening() == "lesson" and "classroom" in catalogue()
-        assert ClassroomModel("lesson").scenario.name == "lesson"
+        assert ClassroomModel("lesson").spec.name == "lesson"
     finally:
         monkeypatch.delenv(START_ENV)
         catalogue.cache_clear()

@@ -348,7 +348,7 @@ class Faulty(sim.experiment.MarketModel):
     """The model, failing whenever a scenario shares with probability 0.123 (the 'broken' strategy)."""
 
     def run(self, steps=None):
-        if self.scenario.sharing.p_share == 0.123:
+        if self.spec.sharing.p_share == 0.123:
             raise RuntimeError("boom")
         return super().run(steps)
 
