@@ -1,4 +1,7 @@
-"""The command line: ``python run.py COMMAND ...``. Bad input exits 2 with one line per problem."""
+"""The command line: ``python run.py``, ``wom-sim`` and ``python -m sim`` are this same program.
+
+Bad input exits 2 with one line per problem.
+"""
 
 from __future__ import annotations
 
@@ -15,13 +18,16 @@ import tomli_w
 
 from sim.scenario import ScenarioError, load_scenario
 
+RESULTS = Path("results")
+"""Where results go unless ``--out`` says otherwise (relative to the working folder)."""
+
 EXAMPLES = """examples:
-  python run.py run scenarios/baseline.toml
-  python run.py run scenarios/baseline.toml --seed 7 --steps 90 --set network.p=0.3
-  python run.py validate scenarios/classroom.toml --set population.n=500
-  python run.py experiment experiments/small_world.toml --set replicates=3 --workers 2
-  python run.py app
-  python run.py animate scenarios/classroom.toml --out diffusion.gif
+  {prog} run scenarios/baseline.toml
+  {prog} run scenarios/baseline.toml --seed 7 --steps 90 --set network.p=0.3
+  {prog} validate scenarios/classroom.toml --set population.n=500
+  {prog} experiment experiments/small_world.toml --set replicates=3 --workers 2
+  {prog} app
+  {prog} animate scenarios/classroom.toml --out diffusion.gif
 """
 
 
@@ -38,12 +44,12 @@ def _add_scenario_args(p: argparse.ArgumentParser) -> None:
     )
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser, with one subcommand per job."""
+def build_parser(prog: str = "wom-sim") -> argparse.ArgumentParser:
+    """The argument parser, with one subcommand per job; ``prog`` is how the user started it."""
     parser = argparse.ArgumentParser(
-        prog="run.py",
+        prog=prog,
         description="Word-of-mouth marketing simulation (AISAS funnel on a social network).",
-        epilog=EXAMPLES,
+        epilog=EXAMPLES.format(prog=prog),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -60,7 +66,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--out",
         type=Path,
-        help="output folder, new or empty (default: results/runs/<scenario>-<timestamp>/)",
+        metavar="DIR",
+        help="output folder, new or empty (default: a new folder "
+        "results/runs/<scenario>-<date>-<time>-<random id>/)",
     )
     run.add_argument(
         "--referrals",
@@ -101,7 +109,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_scenario_args(animate)
     animate.add_argument(
-        "--out", type=Path, default=Path("diffusion.gif"), help="movie file, .gif or .mp4"
+        "--out",
+        type=Path,
+        metavar="FILE",
+        default=Path("diffusion.gif"),
+        help="movie file, .gif or .mp4 (default diffusion.gif)",
     )
     animate.add_argument(
         "--frames", type=int, help="frames to draw (default: the whole run, day 0 included)"
@@ -127,12 +139,23 @@ def build_parser() -> argparse.ArgumentParser:
         help="run on a Dask cluster instead, e.g. tcp://10.0.0.5:8786 (needs the distributed extra)",
     )
     experiment.add_argument(
-        "--out", type=Path, help="output folder (default: results/<experiment name>/)"
+        "--out",
+        type=Path,
+        metavar="DIR",
+        help="output folder, new or empty unless --overwrite or --resume (default: a new folder "
+        "results/experiments/<name>-<date>-<time>-<random id>/)",
+    )
+    experiment.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="write even if the folder holds results, replacing the experiment's files there "
+        "(others are left alone); without --out, the folder is results/<name>/, where the "
+        "bundled experiments keep theirs",
     )
     experiment.add_argument(
         "--resume",
         action="store_true",
-        help="keep the runs a stopped batch left in the folder and run only the rest",
+        help="finish the stopped batch in --out DIR: keep its finished runs, run only the rest",
     )
     experiment.add_argument(
         "--set",
@@ -146,9 +169,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Entry point; returns the exit code (0 ok, 2 bad input)."""
-    args = build_parser().parse_args(argv)
+def main(argv: list[str] | None = None, prog: str = "wom-sim") -> int:
+    """Entry point of ``wom-sim`` (and, with their ``prog``, of ``run.py`` and ``python -m sim``).
+
+    Returns the exit code: 0 ok, 1 some experiment runs failed, 2 bad input.
+    """
+    args = build_parser(prog).parse_args(argv)
     try:
         return COMMANDS[args.command](args)
     except ScenarioError as err:
@@ -166,19 +192,27 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     """Run one scenario and write its folder."""
-    from sim.model import MarketModel  # imported here so that --help and errors stay fast
-    from sim.outputs import write_run
+    from sim import outputs  # imported here so that --help and errors stay fast
+    from sim.model import MarketModel
 
     overrides = list(args.overrides)
     overrides += [f"seed={args.seed}"] if args.seed is not None else []
     overrides += [f"steps={args.steps}"] if args.steps is not None else []
     scenario = load_scenario(args.scenario, overrides)
-    out = args.out or Path("results/runs") / f"{scenario.name}-{time.strftime('%Y%m%d-%H%M%S')}"
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+    out = args.out
+    if out is not None and out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise ScenarioError([f"--out {out}: already exists and is not empty; choose a new folder"])
+    started = outputs.timestamp()
     start = time.perf_counter()
     model = MarketModel(scenario).run()
-    summary = write_run(model, out, referrals=args.referrals)
+    if out is None:  # named when the run started, claimed only now: a stopped run leaves nothing
+        out = outputs.unique_folder(RESULTS / "runs", scenario.name, started)
+    try:
+        summary = outputs.write_run(model, out, referrals=args.referrals)
+    except BaseException:
+        if args.out is None:
+            out.rmdir()  # the claimed folder, still empty
+        raise
     print(describe(summary, time.perf_counter() - start))
     print(f"  wrote {out}/")
     return 0
@@ -223,9 +257,15 @@ def cmd_experiment(args: argparse.Namespace) -> int:
     if args.workers is not None and args.scheduler:
         raise ScenarioError(["--workers and --scheduler exclude each other (Dask has its own)"])
     exp = load_experiment(args.experiment, args.overrides)
+    out = args.out if args.out is not None or not args.overwrite else RESULTS / exp.name
     try:
         result = run_experiment(
-            exp, args.out, workers=args.workers, scheduler=args.scheduler, resume=args.resume
+            exp,
+            out,
+            workers=args.workers,
+            scheduler=args.scheduler,
+            resume=args.resume,
+            overwrite=args.overwrite,
         )
     except Interrupted as err:
         print(err, file=sys.stderr)
@@ -235,6 +275,8 @@ def cmd_experiment(args: argparse.Namespace) -> int:
         return 0
     for line in result.failures():
         print(f"error: {line}", file=sys.stderr)
+    if result.failed:
+        print(f"error: retry the failed runs with --resume --out {result.out}", file=sys.stderr)
     print(result.describe())
     return 1 if result.failed else 0
 

@@ -49,7 +49,7 @@ from tqdm import tqdm
 from sim import __version__, report, summary
 from sim.metrics import clean
 from sim.model import MarketModel
-from sim.outputs import write_atomic
+from sim.outputs import unique_folder, write_atomic
 from sim.population import Source
 from sim.scenario import (
     Scenario,
@@ -512,27 +512,43 @@ class Store:
             return False
         return meta.get("fingerprint") == fingerprint and meta.get("failed") == 0
 
-    def open(self, fingerprint: str, resume: bool) -> tuple[set[int], str]:
+    def open(self, fingerprint: str, resume: bool, overwrite: bool) -> tuple[set[int], str]:
         """Prepare the folder; return (ids of runs already finished, start time of the batch).
 
-        Without ``resume`` earlier parts are dropped. With it, they must come from the same
+        The folder must be new or empty unless ``overwrite`` (earlier parts are dropped, earlier
+        results replaced at the end) or ``resume``: then parts on disk must come from the same
         experiment (same runs, scenarios and seeds), and their finished runs are kept.
         """
         if self.out.exists() and not self.out.is_dir():
             raise ScenarioError([f"--out {self.out}: is a file, not a folder"])
-        if resume and self.plan.is_file():
+        stopped = self.plan.is_file()
+        if resume and stopped:
             plan = json.loads(self.plan.read_text())
             if plan["fingerprint"] != fingerprint:
                 raise ScenarioError(
                     [
                         f"--resume: {self.parts} holds another experiment (other runs, scenarios "
-                        "or seeds); run without --resume to start over, or choose another --out"
+                        "or seeds); use --overwrite instead to start over, or choose another --out"
                     ]
                 )
             for tmp in self.parts.glob(".*.tmp"):
                 tmp.unlink()  # a write cut short by the kill
             finished = {int(p.name[:7]) for p in self.parts.glob(ROW_FILE)}
             return finished, plan["started"]
+        if not overwrite and self.out.is_dir() and any(self.out.iterdir()):
+            if resume:
+                raise ScenarioError(
+                    [
+                        f"--resume --out {self.out}: holds no stopped batch to finish; use "
+                        "--overwrite instead to replace what is there, or choose another --out"
+                    ]
+                )
+            advice = (
+                "holds a stopped batch; add --resume to finish it or --overwrite to start over"
+                if stopped
+                else "not empty; add --overwrite to replace an experiment's results there"
+            )
+            raise ScenarioError([f"--out {self.out}: {advice}, or choose another folder"])
         shutil.rmtree(self.parts, ignore_errors=True)
         started = _now()
         write_atomic(self.plan, json.dumps({"fingerprint": fingerprint, "started": started}))
@@ -651,6 +667,7 @@ def run_experiment(
     workers: int | None = None,
     scheduler: str | None = None,
     resume: bool = False,
+    overwrite: bool = False,
     progress: bool = True,
     figures: bool = True,
 ) -> ExperimentResult | None:
@@ -658,10 +675,13 @@ def run_experiment(
 
     Args:
         exp: the experiment (see :func:`load_experiment`).
-        out: the folder; default ``results/<experiment name>/``.
+        out: the folder, new or empty unless ``overwrite`` or ``resume``; default a new folder
+            ``results/experiments/<name>-<date>-<time>-<random id>/``.
         workers: local processes; default one per CPU; 1 runs serially in this process.
         scheduler: address of a Dask scheduler (``tcp://host:8786``) to run on instead.
         resume: keep the runs a killed batch left in ``out`` and run only the others.
+        overwrite: write into ``out`` even if it holds results: this experiment's files there
+            are replaced (other files are left alone).
         progress: show a progress bar on stderr (only when it is a terminal).
         figures: write ``figures/`` and ``report.html`` (seconds of plotting; the data files are
             always written).
@@ -673,18 +693,28 @@ def run_experiment(
         ScenarioError: bad input, before anything is written.
         Interrupted: on Ctrl-C, once the runs finished so far are safe.
     """
-    out = Path("results") / exp.name if out is None else out
+    if resume and out is None:
+        raise ScenarioError(["--resume needs --out DIR: the folder of the batch to finish"])
+    if resume and overwrite:
+        raise ScenarioError(
+            [
+                "--resume and --overwrite exclude each other: --resume keeps the finished runs, "
+                "--overwrite starts over"
+            ]
+        )
     specs = expand(exp)
-    store = Store(out)
     key = fingerprint(specs)
-    if resume and store.complete(key):
+    if resume and Store(out).complete(key):
         return None
     client = connect(scheduler) if scheduler else None
     workers = max(1, min(workers or os.cpu_count() or 1, len(specs)))
     engine = f"dask {scheduler}" if client else "1 process (serial)"
     engine = f"{workers} local processes" if not client and workers > 1 else engine
     try:
-        finished, started = store.open(key, resume)
+        if out is None:
+            out = unique_folder(Path("results") / "experiments", exp.name)
+        store = Store(out)
+        finished, started = store.open(key, resume, overwrite)
         todo = [s for s in specs if s.run_id not in finished]
         clock = time.perf_counter()
         bar = tqdm(
@@ -704,7 +734,7 @@ def run_experiment(
             done = len(list(store.parts.glob(ROW_FILE)))
             raise Interrupted(
                 f"interrupted: {done} of {len(specs)} runs are on disk in {store.parts}; "
-                "finish them with --resume"
+                f"finish them with --resume --out {out}"
             ) from None
         seconds = time.perf_counter() - clock
     finally:
@@ -754,12 +784,16 @@ def _write_outputs(
 ) -> None:
     """Consolidated files, each written atomically; meta.json last.
 
-    ``sizes`` (consumers per market) scales the adoption figure.
+    Files an earlier batch in the same folder wrote and this one does not are removed, so what is
+    there always belongs to ``meta.json``. ``sizes`` (consumers per market) scales the adoption
+    figure.
     """
     write_atomic(out / "runs.parquet", _parquet(runs))
     for name, frame in frames.items():
         if frame is not None:
             write_atomic(out / f"{name}.parquet", _parquet(frame))
+        else:
+            (out / f"{name}.parquet").unlink(missing_ok=True)
     write_atomic(out / "summary.csv", table.to_csv(index=False))
     if figures:
         variant, point = sweep_columns(exp)
@@ -776,6 +810,9 @@ def _write_outputs(
         _replace_dir(out / "figures", {name: png for name, (_, png) in made.items()})
         page = report.render(exp, runs, table, made, meta, variant=variant, point=point)
         write_atomic(out / "report.html", page)
+    else:
+        shutil.rmtree(out / "figures", ignore_errors=True)
+        (out / "report.html").unlink(missing_ok=True)
     write_atomic(out / "meta.json", json.dumps(clean(meta), indent=2) + "\n")
 
 

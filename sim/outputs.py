@@ -5,8 +5,10 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import secrets
 import shutil
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,15 +20,43 @@ from sim.metrics import clean, referral_tree
 from sim.model import MarketModel
 
 
+def timestamp() -> str:
+    """The local time as folder names show it: ``20261203-101500``."""
+    return time.strftime("%Y%m%d-%H%M%S")
+
+
+def _token() -> str:
+    return secrets.token_hex(3)
+
+
+def unique_folder(parent: Path, name: str, stamp: str | None = None) -> Path:
+    """Create and return a new empty folder ``parent/<name>-<stamp>-<6 random hex digits>``.
+
+    ``stamp`` defaults to :func:`timestamp` now. The folder is made with an exclusive ``mkdir``
+    (another suffix is drawn if it exists), so two runs started in the same second, or at the same
+    moment, never share one; the random suffix keeps names apart across machines too.
+    """
+    stem = f"{name}-{stamp or timestamp()}"
+    parent.mkdir(parents=True, exist_ok=True)
+    while True:
+        folder = parent / f"{stem}-{_token()}"
+        try:
+            folder.mkdir()
+        except FileExistsError:
+            continue
+        return folder
+
+
 @contextlib.contextmanager
 def staged_dir(final: Path) -> Iterator[Path]:
-    """Yield a temporary folder beside ``final``; rename it to ``final`` only if the block succeeds."""
+    """Yield a temporary folder beside ``final``; rename it to ``final`` only if the block succeeds.
+
+    ``final`` must not exist or be an empty folder, which the rename replaces atomically (POSIX).
+    """
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent))
     try:
         yield tmp
-        if final.exists():
-            final.rmdir()  # only an empty folder may be replaced; the caller checked
         tmp.chmod(0o777 & ~_umask())  # mkdtemp makes 0700; give the usual folder mode
         tmp.rename(final)
     except BaseException:

@@ -2,15 +2,18 @@
 
 import argparse
 import json
+import re
 import subprocess
 import sys
+import sysconfig
 import tomllib
+from importlib.metadata import PackageNotFoundError, distribution
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from sim import __version__
+from sim import __version__, outputs
 from sim.cli import build_parser, main
 from sim.scenario import load_scenario, scenario_from_dict
 
@@ -158,13 +161,45 @@ def test_referrals_writes_the_referral_tree(tmp_path, capsys):
     assert (tree["referrer"] != tree["referee"]).all() and (tree["step"] >= 1).all()
 
 
-def test_default_folder_is_named_after_scenario(small, tmp_path, monkeypatch, capsys):
-    """Without --out, the run goes to results/runs/<scenario>-<timestamp>/."""
+def test_default_folder_is_named_after_scenario_and_start_time(
+    small, tmp_path, monkeypatch, capsys
+):
+    """Without --out, the run goes to results/runs/<scenario>-<date>-<time>-<6 hex digits>/."""
     monkeypatch.chdir(tmp_path)
     assert main(["run", str(small)]) == 0
     (folder,) = (tmp_path / "results" / "runs").iterdir()
-    assert folder.name.startswith("small-") and len(folder.name) == len("small-20260101-120000")
+    assert re.fullmatch(r"small-\d{8}-\d{6}-[0-9a-f]{6}", folder.name), folder.name
     assert set(FILES) <= {p.name for p in folder.iterdir()}
+    assert f"wrote {Path('results', 'runs', folder.name)}/" in capsys.readouterr().out
+
+
+def test_runs_started_in_the_same_second_never_share_a_folder(small, tmp_path, monkeypatch, capsys):
+    """Same scenario, same second, even the same random suffix drawn first: two folders, both whole."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(outputs, "timestamp", lambda: "20260101-120000")
+    suffixes = iter(["aaaaaa", "aaaaaa", "bbbbbb"])  # the second run draws the first one's again
+    monkeypatch.setattr(outputs, "_token", lambda: next(suffixes))
+    assert main(["run", str(small), "--seed", "1"]) == 0
+    assert main(["run", str(small), "--seed", "2"]) == 0
+    runs = tmp_path / "results" / "runs"
+    first, second = runs / "small-20260101-120000-aaaaaa", runs / "small-20260101-120000-bbbbbb"
+    assert sorted(runs.iterdir()) == [first, second]
+    seeds = [json.loads((f / "summary.json").read_text())["seed"] for f in (first, second)]
+    assert seeds == [1, 2], "the second run must not have written into the first one's folder"
+
+
+def test_failed_write_to_the_default_folder_leaves_nothing(small, tmp_path, monkeypatch, capsys):
+    """The folder claimed for a run is removed again if writing its files fails."""
+    from sim import plots
+
+    def broken(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(plots, "save", broken)
+    with pytest.raises(OSError, match="disk full"):
+        main(["run", str(small)])
+    assert list((tmp_path / "results" / "runs").iterdir()) == []
 
 
 def test_existing_empty_folder_is_used(small, tmp_path, capsys):
@@ -204,9 +239,68 @@ def test_validate_prints_the_resolved_scenario(small, tmp_path, capsys, monkeypa
 
 
 # ----------------------------------------------------------------------------------------- help
+ENTRY_POINTS = {"run.py": ["run.py"], "module": ["-m", "sim"]}  # as `python ARGS`
+PROGS = {"run.py": "python run.py", "module": "python -m sim"}
+
+
 def subcommands() -> dict[str, argparse.ArgumentParser]:
     action = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
     return dict(action.choices)
+
+
+def help_text(argv: list[str], capsys) -> str:
+    """What ``wom-sim ARGV`` prints, in this process."""
+    with pytest.raises(SystemExit) as exit_:
+        main(argv)
+    assert exit_.value.code == 0
+    return capsys.readouterr().out
+
+
+def installed_script() -> Path | None:
+    """The ``wom-sim`` script pip installed from this checkout, if it was (CI's fresh clone)."""
+    try:
+        direct_url = distribution("wom-sim").read_text("direct_url.json") or "{}"
+    except PackageNotFoundError:
+        return None
+    script = Path(sysconfig.get_path("scripts")) / "wom-sim"
+    from_here = json.loads(direct_url).get("url") == ROOT.as_uri()
+    return script if from_here and script.is_file() else None
+
+
+def test_wom_sim_is_this_main():
+    """pyproject's console script is sim.cli:main, whose program name is wom-sim."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert project["scripts"] == {"wom-sim": "sim.cli:main"}
+    assert build_parser().prog == "wom-sim"
+
+
+@pytest.mark.parametrize("entry", sorted(ENTRY_POINTS))
+@pytest.mark.parametrize("argv", [["--help"], ["experiment", "--help"]])
+def test_every_entry_point_prints_the_same_help_under_its_own_name(entry, argv, capsys):
+    """``python run.py`` and ``python -m sim`` print wom-sim's help with their own name in it."""
+    proc = subprocess.run(
+        [sys.executable, *ENTRY_POINTS[entry], *argv],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0 and proc.stderr == ""
+    assert proc.stdout.startswith(f"usage: {PROGS[entry]} ")
+    expected = help_text(argv, capsys).replace("wom-sim", PROGS[entry])
+    assert proc.stdout.split() == expected.split()  # the usage lines wrap by the name's length
+
+
+@pytest.mark.skipif(
+    installed_script() is None, reason="wom-sim is not installed from this checkout"
+)
+def test_installed_wom_sim_names_itself(capsys):
+    """The script pip installed says ``usage: wom-sim`` and prints the same help."""
+    proc = subprocess.run(
+        [str(installed_script()), "--help"], capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == 0 and proc.stdout == help_text(["--help"], capsys)
+    assert proc.stdout.startswith("usage: wom-sim ")
 
 
 def test_top_level_help_lists_every_command():

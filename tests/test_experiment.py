@@ -323,7 +323,7 @@ def test_killed_batch_resumes_to_the_uninterrupted_result(tmp_path):
 
 def test_resume_refuses_a_folder_holding_another_experiment(tmp_path, capsys):
     """--resume with other runs, scenarios or seeds than the parts on disk exits 2, keeping them."""
-    sim.experiment.Store(tmp_path / "out").open("fingerprint of another batch", resume=False)
+    sim.experiment.Store(tmp_path / "out").open("fingerprint of another batch", False, False)
     path = write(tmp_path, BASE)
     args = ["experiment", str(path), "--resume", "--out", str(tmp_path / "out")]
     assert main(args) == 2
