@@ -202,7 +202,8 @@ class ClassroomModel(MarketModel):
     horizon, and its pictures (network layout included) are made once per model.
 
     Args:
-        scenario: a name from :func:`catalogue` (never a path: the page cannot open files).
+        scenario_name: a name from :func:`catalogue` (never a path: the page cannot open files).
+            Not ``scenario``: mesa 3.5's SolaraViz passes a mesa ``Scenario`` under that name.
         n: consumers in the market.
         network: a label of :data:`NETWORKS`.
         friends: links per consumer (on average).
@@ -218,7 +219,7 @@ class ClassroomModel(MarketModel):
 
     def __init__(
         self,
-        scenario: str = DEFAULT,
+        scenario_name: str = DEFAULT,
         n: int | None = None,
         network: str | None = None,
         friends: int | None = None,
@@ -232,11 +233,11 @@ class ClassroomModel(MarketModel):
         run: int = 0,
     ):
         scenarios = catalogue()
-        if scenario not in scenarios:
+        if scenario_name not in scenarios:
             raise ValueError(
-                f"unknown scenario {scenario!r}; choose one of: {', '.join(scenarios)}"
+                f"unknown scenario {scenario_name!r}; choose one of: {', '.join(scenarios)}"
             )
-        base = scenarios[scenario]
+        base = scenarios[scenario_name]
         given = {
             "n": n,
             "network": network,
@@ -275,7 +276,7 @@ def model_params(scenario: str) -> dict[str, Any]:
     s = settings_of(base)
     fixed_network = s.network == "from file"
     return {
-        "scenario": scenario,
+        "scenario_name": scenario,
         "n": s.n
         if fixed_network
         else _slider("SliderInt", "Market size (consumers)", s.n, 50, max(10_000, s.n), 50),
@@ -418,7 +419,7 @@ COMPONENTS = [NetworkPanel, FunnelPanel, Monitors, About]
 def Page():
     """The app: a scenario picker above Mesa's controls; picking a scenario starts afresh."""
     name, set_name = solara.use_state(opening())
-    model = solara.use_memo(lambda: ClassroomModel(scenario=name), [name])
+    model = solara.use_memo(lambda: ClassroomModel(scenario_name=name), [name])
     with solara.Sidebar():
         with solara.Card("Scenario"):
             solara.Select("Scenario", value=name, values=list(catalogue()), on_value=set_name)

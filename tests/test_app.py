@@ -87,9 +87,9 @@ def test_every_network_choice_builds_about_the_friends_asked_for(network):
 def test_model_opens_only_scenarios_by_name():
     """A path is not a scenario name: the page cannot be made to read files."""
     with pytest.raises(ValueError, match="unknown scenario"):
-        ClassroomModel(scenario=str(SCENARIOS / "classroom.toml"))
+        ClassroomModel(scenario_name=str(SCENARIOS / "classroom.toml"))
     with pytest.raises(ValueError, match="unknown scenario"):
-        ClassroomModel(scenario="../../etc/passwd")
+        ClassroomModel(scenario_name="../../etc/passwd")
 
 
 def test_run_stops_at_the_scenario_horizon():
@@ -152,8 +152,8 @@ def _with(base, **changes) -> Settings:
 # ------------------------------------------------------------------------------ rendered in-process
 def test_controller_step_and_reset_rebuild_from_the_sliders():
     """Mesa's Step advances the model; Reset builds a new one from the current parameters."""
-    model = solara.reactive(ClassroomModel())
-    params = solara.reactive({"scenario": "classroom", "n": 120, "network": "random"})
+    model = solara.reactive(ClassroomModel("mgm"))
+    params = solara.reactive({"scenario_name": "mgm", "n": 120, "network": "random"})
     _, rc = solara.render(
         ModelController(
             model,
@@ -170,6 +170,7 @@ def test_controller_step_and_reset_rebuild_from_the_sliders():
     rc.find(v.Btn, children=["Reset"]).widget.click()
     assert model.value.steps == 0
     assert model.value.population.n == 120 and model.value.network.kind == "erdos_renyi"
+    assert model.value.spec.name == "mgm-custom", "Reset must keep the chosen scenario"
 
 
 @solara.component
