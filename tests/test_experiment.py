@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -14,7 +15,7 @@ import pandas as pd
 import pytest
 
 import sim.experiment
-from sim import summary
+from sim import outputs, summary
 from sim.cli import main
 from sim.experiment import expand, load_experiment, replicate_seeds, run_experiment
 
@@ -375,6 +376,110 @@ def test_failed_runs_are_recorded_the_rest_complete_and_resume_retries_them(
     assert main(["experiment", str(path), "--resume", "--workers", "1", "--out", str(out)]) == 0
     assert f"{(runs['status'] == 'ok').sum()} resumed from disk" in capsys.readouterr().out
     assert (pd.read_parquet(out / "runs.parquet")["status"] == "ok").all()
+
+
+# ---------------------------------------------------------------------------------- output folders
+TINY = ["--workers", "1", "--set", "replicates=1", "--set", "steps=5"]
+
+
+def test_each_batch_gets_a_new_folder_and_the_bundled_one_is_untouched(
+    tmp_path, monkeypatch, capsys
+):
+    """Without --out or --overwrite, each batch (two in the same second here) has its own folder."""
+    path = write(tmp_path, BASE)
+    monkeypatch.chdir(tmp_path)
+    bundled = tmp_path / "results" / "small"
+    bundled.mkdir(parents=True)
+    (bundled / "summary.csv").write_text("committed")
+    monkeypatch.setattr(outputs, "timestamp", lambda: "20260101-120000")
+    said = []
+    for _ in range(2):
+        assert main(["experiment", str(path), *TINY]) == 0
+        said.append(capsys.readouterr().out)
+    folders = sorted((tmp_path / "results" / "experiments").iterdir())
+    assert len(folders) == 2, folders
+    for folder in folders:
+        assert re.fullmatch(r"small-20260101-120000-[0-9a-f]{6}", folder.name), folder.name
+        assert (folder / "meta.json").is_file() and (folder / "summary.csv").is_file()
+    assert sorted(out.rsplit("wrote ", 1)[1].strip() for out in said) == [
+        f"{folder.relative_to(tmp_path)}/" for folder in folders
+    ]
+    assert [p.name for p in bundled.iterdir()] == ["summary.csv"]
+    assert (bundled / "summary.csv").read_text() == "committed"
+
+
+def test_overwrite_writes_the_bundled_folder_and_replaces_stale_files(
+    tmp_path, monkeypatch, capsys
+):
+    """--overwrite alone writes results/<name>/: the experiment's files are replaced, others kept."""
+    path = write(tmp_path, BASE)
+    monkeypatch.chdir(tmp_path)
+    bundled = tmp_path / "results" / "small"
+    bundled.mkdir(parents=True)
+    (bundled / "summary.csv").write_text("old")
+    (bundled / "agents.parquet").write_text("from a batch that kept every consumer")
+    (bundled / "notes.txt").write_text("mine")
+    assert main(["experiment", str(path), *TINY, "--overwrite"]) == 0
+    assert f"wrote {Path('results', 'small')}/" in capsys.readouterr().out
+    assert pd.read_csv(bundled / "summary.csv")["n"].max() == 1  # this batch's: 1 replicate
+    assert not (bundled / "agents.parquet").exists(), "this batch keeps no agents: stale file"
+    assert (bundled / "notes.txt").read_text() == "mine"
+    assert (bundled / "report.html").is_file() and not (bundled / "parts").exists()
+    assert not (tmp_path / "results" / "experiments").exists()
+
+
+@pytest.mark.parametrize("stopped", [False, True])
+def test_out_holding_something_is_refused_without_overwrite_or_resume(tmp_path, capsys, stopped):
+    """A non-empty --out exits 2 with one line saying what to add; nothing there changes."""
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    if stopped:
+        sim.experiment.Store(out).open("fingerprint of a stopped batch", False, True)
+    before = sorted(p.relative_to(out) for p in out.rglob("*"))
+    assert main(["experiment", str(write(tmp_path, BASE)), *TINY, "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    advice = "add --resume to finish it or --overwrite" if stopped else "add --overwrite"
+    assert err.startswith(f"error: --out {out}: ") and advice in err and err.count("\n") == 1
+    assert sorted(p.relative_to(out) for p in out.rglob("*")) == before
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--resume"], "error: --resume needs --out DIR"),
+        (["--resume", "--overwrite"], "error: --resume and --overwrite exclude each other"),
+        (["--resume", "--out", "{foreign}"], "holds no stopped batch to finish; use --overwrite"),
+    ],
+)
+def test_resume_without_a_batch_to_finish_exits_2(tmp_path, monkeypatch, capsys, flags, message):
+    """--resume must name a folder holding a stopped batch (or nothing), and never overwrites."""
+    monkeypatch.chdir(tmp_path)
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("mine")
+    flags = [f.format(foreign=foreign) for f in flags]
+    assert main(["experiment", str(write(tmp_path, BASE)), *TINY, *flags]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1, err
+    assert not (tmp_path / "results").exists()
+    assert [p.name for p in foreign.iterdir()] == ["notes.txt"]
+
+
+@pytest.mark.slow
+def test_python_m_sim_runs_a_batch_on_spawned_workers(tmp_path):
+    """``python -m sim experiment`` with 2 processes: the workers do not start the CLI again."""
+    path = write(tmp_path, BASE)
+    out = tmp_path / "out"
+    proc = subprocess.run(
+        [sys.executable, "-m", "sim", "experiment", str(path), "--workers", "2", "--out", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert len(pd.read_parquet(out / "runs.parquet")) == 3
 
 
 # ------------------------------------------------------------------------------------ bad input
