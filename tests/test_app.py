@@ -22,7 +22,7 @@ from sim.app import (
 from sim.cli import main
 from sim.scenario import load_scenario
 
-from .conftest import SCENARIOS
+from .conftest import SCENARIOS, step_counter
 
 
 def test_unchanged_settings_keep_every_bundled_scenario():
@@ -203,7 +203,7 @@ def test_page_step_moves_the_day_and_the_monitors(page):
     before = _text(page, "wom-stages")
     for _ in range(5):
         page.find(v.Btn, children=["Step"]).widget.click()
-    page.find(children=["Step: 5"]).wait_for(timeout=5)
+    page.find(children=[step_counter(5)]).wait_for(timeout=5)
     assert _text(page, "wom-day") == "5"
     assert _text(page, "wom-stages") != before, "five days of ads should move someone"
     assert _stage_total(page) == 300
@@ -214,7 +214,7 @@ def test_page_slider_then_reset_changes_the_market(page):
     page.find(v.Btn, children=["Step"]).widget.click()
     page.find(v.Slider, label="Market size (consumers)").widget.v_model = 500
     page.find(v.Btn, children=["Reset"]).widget.click()
-    page.find(children=["Step: 0"]).wait_for(timeout=5)
+    page.find(children=[step_counter(0)]).wait_for(timeout=5)
     assert _stage_total(page) == 500
     page.find(children=["A sample: 400 of 500 consumers; the charts count everyone."]).wait_for(
         timeout=5
@@ -224,7 +224,7 @@ def test_page_slider_then_reset_changes_the_market(page):
 def test_page_scenario_picker_starts_that_scenario(page):
     """Picking a bundled scenario builds it and puts the sliders at its values."""
     page.find(v.Select, label="Scenario").widget.v_model = "mgm"
-    page.find(children=["Step: 0"]).wait_for(timeout=10)
+    page.find(children=[step_counter(0)]).wait_for(timeout=10)
     assert _stage_total(page) == catalogue()["mgm"].population.n
     reward = page.find(v.Slider, label="Referral (MGM) reward to each side").widget.v_model
     assert reward == settings_of(catalogue()["mgm"]).mgm_reward
