@@ -18,9 +18,6 @@ import tomli_w
 
 from sim.scenario import ScenarioError, load_scenario
 
-RESULTS = Path("results")
-"""Where results go unless ``--out`` says otherwise (relative to the working folder)."""
-
 EXAMPLES = """examples:
   {prog} run scenarios/baseline.toml
   {prog} run scenarios/baseline.toml --seed 7 --steps 90 --set network.p=0.3
@@ -206,7 +203,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     model = MarketModel(scenario).run()
     if out is None:  # named when the run started, claimed only now: a stopped run leaves nothing
-        out = outputs.unique_folder(RESULTS / "runs", scenario.name, started)
+        out = outputs.unique_folder(outputs.RESULTS / "runs", scenario.name, started)
     try:
         summary = outputs.write_run(model, out, referrals=args.referrals)
     except BaseException:
@@ -251,6 +248,7 @@ def describe(s: dict, seconds: float) -> str:
 def cmd_experiment(args: argparse.Namespace) -> int:
     """Run a batch experiment; exit 1 if some runs failed."""
     from sim.experiment import Interrupted, load_experiment, run_experiment
+    from sim.outputs import RESULTS
 
     if args.workers is not None and args.workers < 1:
         raise ScenarioError([f"--workers must be >= 1 (got {args.workers})"])

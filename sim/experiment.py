@@ -49,7 +49,7 @@ from tqdm import tqdm
 from sim import __version__, report, summary
 from sim.metrics import clean
 from sim.model import MarketModel
-from sim.outputs import unique_folder, write_atomic
+from sim.outputs import RESULTS, unique_folder, write_atomic
 from sim.population import Source
 from sim.scenario import (
     Scenario,
@@ -712,7 +712,7 @@ def run_experiment(
     engine = f"{workers} local processes" if not client and workers > 1 else engine
     try:
         if out is None:
-            out = unique_folder(Path("results") / "experiments", exp.name)
+            out = unique_folder(RESULTS / "experiments", exp.name)
         store = Store(out)
         finished, started = store.open(key, resume, overwrite)
         todo = [s for s in specs if s.run_id not in finished]

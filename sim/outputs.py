@@ -19,6 +19,9 @@ from sim import __version__, plots
 from sim.metrics import clean, referral_tree
 from sim.model import MarketModel
 
+RESULTS = Path("results")
+"""Where results go unless ``--out`` says otherwise (relative to the working folder)."""
+
 
 def timestamp() -> str:
     """The local time as folder names show it: ``20261203-101500``."""
