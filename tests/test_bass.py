@@ -10,6 +10,7 @@ discretisation, not a bug (REFERENCES.md 1.4).
 import math
 import os
 from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
 
 import numpy as np
 import pytest
@@ -51,7 +52,8 @@ def adoption_curves(scenario: Scenario, seeds, parallel: bool = False) -> np.nda
     if not parallel:
         return np.array([adoption(job) for job in jobs])
     workers = min(len(jobs), os.cpu_count() or 1)
-    with ProcessPoolExecutor(max_workers=workers, initializer=one_thread) as pool:
+    spawn = get_context("spawn")  # numba's OpenMP threads do not survive fork (mesa 3.5 leaves it)
+    with ProcessPoolExecutor(max_workers=workers, mp_context=spawn, initializer=one_thread) as pool:
         return np.array(list(pool.map(adoption, jobs)))
 
 

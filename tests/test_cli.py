@@ -7,7 +7,7 @@ import subprocess
 import sys
 import sysconfig
 import tomllib
-from importlib.metadata import PackageNotFoundError, distribution
+from importlib.metadata import distributions
 from pathlib import Path
 
 import pandas as pd
@@ -258,13 +258,13 @@ def help_text(argv: list[str], capsys) -> str:
 
 def installed_script() -> Path | None:
     """The ``wom-sim`` script pip installed from this checkout, if it was (CI's fresh clone)."""
-    try:
-        direct_url = distribution("wom-sim").read_text("direct_url.json") or "{}"
-    except PackageNotFoundError:
-        return None
-    script = Path(sysconfig.get_path("scripts")) / "wom-sim"
-    from_here = json.loads(direct_url).get("url") == ROOT.as_uri()
-    return script if from_here and script.is_file() else None
+    site = sysconfig.get_path("purelib")  # not the checkout's own wom_sim.egg-info
+    for dist in distributions(name="wom-sim", path=[site]):
+        script = Path(sysconfig.get_path("scripts")) / "wom-sim"
+        url = json.loads(dist.read_text("direct_url.json") or "{}").get("url")
+        if url == ROOT.as_uri() and script.is_file():
+            return script
+    return None
 
 
 def test_wom_sim_is_this_main():
