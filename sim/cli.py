@@ -255,7 +255,9 @@ def cmd_experiment(args: argparse.Namespace) -> int:
     if args.workers is not None and args.scheduler:
         raise ScenarioError(["--workers and --scheduler exclude each other (Dask has its own)"])
     exp = load_experiment(args.experiment, args.overrides)
-    out = args.out if args.out is not None or not args.overwrite else RESULTS / exp.name
+    out = args.out
+    if out is None and args.overwrite:
+        out = RESULTS / exp.name  # where the bundled experiments keep their results
     try:
         result = run_experiment(
             exp,
