@@ -5,9 +5,9 @@ From a checkout (the sources and the bundled scenarios are read)::
     python -m sim.catalogues           # re-extract sim/locale/messages.pot, merge it into each .po
     python -m sim.catalogues --check   # exit 1 listing stale, missing or mismatched messages
 
-Messages are the string literals in calls of ``_``, ``tr``, ``gettext``, ``pgettext`` and
-``pgettext_noop`` in ``sim/`` (Babel's Python extractor; a ``# Translators:`` comment above a call
-reaches the translator), and every ``description`` in ``scenarios/*.toml`` and
+Messages are the string literals in calls of ``_``, ``tr``, ``gettext``, ``gettext_noop``,
+``pgettext`` and ``pgettext_noop`` in ``sim/`` (Babel's Python extractor; a ``# Translators:``
+comment above a call reaches the translator), and every ``description`` in ``scenarios/*.toml`` and
 ``experiments/*.toml``, translated by their English text. After merging, translate the new and
 changed (fuzzy) entries in each ``.po``; the tests fail until every message has a translation.
 """
@@ -40,6 +40,7 @@ KEYWORDS = {
     "_": None,
     "tr": None,
     "gettext": None,
+    "gettext_noop": None,
     "pgettext": ((1, "c"), 2),
     "pgettext_noop": ((1, "c"), 2),
 }

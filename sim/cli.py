@@ -13,7 +13,7 @@ from pathlib import Path
 
 import tomli_w
 
-from sim.i18n import LANG_ENV, LANGUAGES, Translator, check_language, locale_language, translator
+from sim.i18n import LANGUAGES, Translator, check_language, locale_language, translator
 from sim.scenario import ScenarioError, load_scenario
 
 EXAMPLES = """examples:
@@ -111,11 +111,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     app.add_argument("--port", type=int, default=8765, help="port (default 8765)")
     app.add_argument("--scenario", type=Path, help="scenario file the page opens with")
-    app.add_argument(
-        "--lang",
-        help=f"language the page opens in: {', '.join(LANGUAGES)} (default: the browser's); "
-        "visitors can switch",
-    )
 
     animate = sub.add_parser(
         "animate",
@@ -308,8 +303,6 @@ def cmd_app(args: argparse.Namespace) -> int:
 
     if args.scenario is not None:
         load_scenario(args.scenario)  # bad files fail here, with the usual messages
-    if args.lang is not None:
-        os.environ[LANG_ENV] = language(args)
     if not 1 <= args.port <= 65535:
         raise ScenarioError([f"--port {args.port}: must be between 1 and 65535"])
     try:

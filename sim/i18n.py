@@ -1,8 +1,10 @@
 """The product's languages: English, Traditional Chinese (Taiwan) and Simplified Chinese.
 
 Messages are English in the code, marked by a translator's call (``tr("...")``, ``_("...")`` or
-``tr.pgettext(context, "...")``) and translated from the gettext catalogues in ``sim/locale/``
-(``python -m sim.catalogues`` re-extracts and updates them). Each caller holds its own
+``tr.pgettext(context, "...")``; text kept in tables by :func:`gettext_noop` or
+:func:`pgettext_noop`) and translated from the gettext catalogues in ``sim/locale/``
+(``python -m sim.catalogues`` re-extracts and updates them; literal messages must not sit inside
+f-strings, which the extractor cannot read). Each caller holds its own
 :class:`Translator` (a run, a report, an app session), never a process-wide ``_``: a Solara server
 serves several languages at once.
 
@@ -30,9 +32,6 @@ LOCALE_DIR = Path(__file__).parent / "locale"
 """Catalogues: ``<dir>/<zh_TW|zh_CN>/LC_MESSAGES/messages.po`` and the template ``messages.pot``."""
 
 DOMAIN = "messages"
-
-LANG_ENV = "WOM_SIM_LANG"
-"""Environment variable ``run.py app --lang`` sets: the language the app's pages open in."""
 
 
 def catalogue_path(lang: str) -> Path:
@@ -108,6 +107,11 @@ def browser_language(accept_language: str | None) -> str:
 
 
 # ------------------------------------------------------------------------------------ labels
+def gettext_noop(message: str) -> str:
+    """Mark ``message`` for extraction without translating it (text in a table, for ``tr`` later)."""
+    return message
+
+
 def pgettext_noop(context: str, message: str) -> str:
     """Mark ``message`` for extraction in ``context`` without translating it (yet)."""
     return message
