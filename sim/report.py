@@ -74,7 +74,7 @@ def figures(
             panel="scenario",
             colors=colors,
             xlabel=tr("day"),
-            ylabel=tr("customers acquired, % of the market"),
+            ylabel=tr("% of the market acquired"),
             title=tr("Adoption: mean and 10-90 % band across replicates"),
             tr=tr,
         )
@@ -239,16 +239,21 @@ CHINESE_FONTS = {
     "zh-TW": '"PingFang TC","Microsoft JhengHei","Noto Sans CJK TC"',
     "zh-CN": '"PingFang SC","Microsoft YaHei","Noto Sans CJK SC"',
 }
-"""The reader's own Chinese fonts, tried before the page's embedded one."""
+"""Common Chinese fonts, for a page written where no Chinese font was installed to embed."""
 
 
 def _chinese_style(text: str, lang: str) -> str:
-    """For a Chinese page: the fonts to use, the embedded glyphs last (empty for English)."""
+    """For a Chinese page: its embedded glyphs first, then the usual fonts (empty for English).
+
+    The embedded font holds only the page's non-ASCII characters, so Latin text still comes from
+    the system font. It goes first because Chromium re-lays out text in a web font that loads
+    late only when that font is the first of the list (bold headings kept boxes otherwise).
+    """
     if lang not in CHINESE_FONTS:
         return ""
     face = fonts.web_font_css(text, lang)
-    embedded = f",'{fonts.WEB_FAMILY}'" if face else ""
-    return f"{face}\nbody{{font-family:system-ui,{CHINESE_FONTS[lang]}{embedded},sans-serif}}\n"
+    embedded = f"'{fonts.WEB_FAMILY}'," if face else ""
+    return f"{face}\nbody{{font-family:{embedded}system-ui,{CHINESE_FONTS[lang]},sans-serif}}\n"
 
 
 def _h2(text: str) -> str:

@@ -304,7 +304,7 @@ def _every_figure(tr) -> int:
             panel="market",
             colors=colors,
             xlabel=tr("day"),
-            ylabel=tr("customers acquired, % of the market"),
+            ylabel=tr("% of the market acquired"),
             title=tr("Adoption: mean and 10-90 % band across replicates"),
             tr=tr,
         )
