@@ -5,7 +5,7 @@ From a checkout (the sources and the bundled scenarios are read)::
     python -m sim.catalogues           # re-extract sim/locale/messages.pot, merge it into each .po
     python -m sim.catalogues --check   # exit 1 listing stale, missing or mismatched messages
 
-Messages are the string literals in calls of ``_``, ``tr``, ``gettext``, ``gettext_noop``,
+Messages are the string literals in calls of ``_``, ``tr``, ``gettext``, ``gettext_noop``, ``N_``,
 ``pgettext`` and ``pgettext_noop`` in ``sim/`` (Babel's Python extractor; a ``# Translators:``
 comment above a call reaches the translator), and every ``description`` in ``scenarios/*.toml`` and
 ``experiments/*.toml``, translated by their English text. After merging, translate the new and
@@ -41,6 +41,7 @@ KEYWORDS = {
     "tr": None,
     "gettext": None,
     "gettext_noop": None,
+    "N_": None,
     "pgettext": ((1, "c"), 2),
     "pgettext_noop": ((1, "c"), 2),
 }

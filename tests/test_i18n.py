@@ -1,6 +1,8 @@
 """Languages: catalogues complete and current, Chinese CLI output, figures with every glyph."""
 
 import io
+import re
+import shlex
 import string
 import warnings
 
@@ -10,7 +12,7 @@ import pandas as pd
 import pytest
 
 from sim import catalogues, fonts, plots
-from sim.cli import main
+from sim.cli import build_parser, main
 from sim.funnel import PRESETS, preset
 from sim.i18n import (
     LABELS,
@@ -390,3 +392,20 @@ def test_placeholders_of_the_english_messages_are_named():
 def test_languages_constant_matches_the_catalogues():
     assert LANGUAGES == ("en", "zh-TW", "zh-CN")
     assert all(catalogue_path(lang).exists() for lang in CHINESE)
+
+
+@pytest.mark.parametrize("lang", CHINESE)
+def test_chinese_quick_start_is_linked_and_its_commands_run_in_its_language(lang):
+    """README.zh-TW.md / README.zh-CN.md: linked from README.md; run and experiment commands parse,
+    name files that exist and ask for the README's own language."""
+    name = f"README.{lang}.md"
+    assert f"]({name})" in (ROOT / "README.md").read_text(encoding="utf-8")
+    text = (ROOT / name).read_text(encoding="utf-8")
+    commands = re.findall(r"python run\.py ((?:run|experiment) [^#\n]+)", text)
+    assert len(commands) >= 2
+    for command in commands:
+        args = build_parser().parse_args(shlex.split(command))
+        assert check_language(args.lang) == lang, command
+        assert (ROOT / (args.scenario if args.command == "run" else args.experiment)).exists()
+    for phrase in ("pip install -e . &&", 'pip install -e ".[dev]" && python -m pytest -q'):
+        assert phrase in text
