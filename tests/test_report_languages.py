@@ -20,6 +20,8 @@ from sim.i18n import LANGUAGES
 
 from .conftest import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, ROOT
 
+pytestmark = pytest.mark.slow  # the experiment behind the reports takes about 10 s
+
 # the bundled reward sweep, small: 5 strategy variants x 3 replicates on 2,000 consumers
 OVERRIDES = [
     "replicates=3",
