@@ -208,7 +208,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def describe(s: dict, seconds: float, tr: Translator | None = None) -> str:
-    """A short summary of a run a person can read, in the translator's language (English)."""
+    """A short summary of a run a person can read, in the translator's language (English by default)."""
     tr = tr or translator()
     comma = tr.pgettext("list separator", ", ")
     na = tr("n/a")
