@@ -5,33 +5,15 @@ Needs ``/usr/bin/chromium`` (``apt-get install chromium``; ``.ci/run`` installs 
 answered by the app itself: none may fail and none may leave 127.0.0.1 (the machine is offline).
 """
 
-import os
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.request
-from pathlib import Path
 
 import pytest
 
-from .conftest import ROOT, step_counter
-
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",  # required as root
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
-ARTIFACTS = Path(
-    os.environ.get("WOM_SIM_ARTIFACTS", Path(tempfile.gettempdir()) / "wom-sim-artifacts")
-)
+from .conftest import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, ROOT, step_counter
 
 pytestmark = [
     pytest.mark.slow,
