@@ -1,45 +1,89 @@
-"""The teaching app: a Mesa SolaraViz page on which a class watches word of mouth spread.
+"""The teaching app: a page on which a class watches word of mouth spread through a market.
 
-Start it with ``python run.py app``. The page offers the bundled scenarios (and the one given with
-``--scenario``) by name only: nothing on it reads or writes files on the server. Sliders change a
-copy of the chosen scenario; Mesa's Reset builds the market again from them.
+Start it with ``python run.py app``. A teacher picks a scenario, moves the sliders (each shows its
+value and unit), presses Reset, then Step or Play at a chosen speed. The page shows every consumer
+on the network coloured by funnel stage, the funnel with the conversion between stages, market
+share over time beside the run before (so a lever's effect shows as two lines), the stages day by
+day, and an explanation with things to try. A presenter mode enlarges everything for a projector,
+and the page speaks English, Traditional or Simplified Chinese.
+
+The page is plain Solara around :class:`sim.model.MarketModel`, not Mesa's SolaraViz: SolaraViz's
+controls (play interval, render interval, threads) are for developers, its tabs cannot be named,
+and it differs between Mesa 3.3 and 3.5, while this page needs only the model's own interface.
+Each browser session holds its own :class:`Lesson` and translator: one server serves a class in
+several languages at once. The page offers scenarios by name only and never reads or writes files.
 """
 
 from __future__ import annotations
 
-import html
+import itertools
 import os
 import sys
+import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, fields, replace
-from functools import cache, cached_property
+from functools import cache
+from html import escape
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import solara
-from mesa.visualization import SolaraViz
+import solara.lab
+from scipy.spatial import cKDTree
 
-from sim import plots
-from sim.animate import stage_history
+from sim import layout, svgcharts
+from sim.i18n import LANGUAGES, Translator, check_language, translator
 from sim.model import MarketModel
+from sim.plots import stage_colors
 from sim.scenario import Scenario, ScenarioError, load_scenario, scenario_from_dict
 from sim.seeding import RULES
 
 SCENARIO_DIR = Path(__file__).resolve().parent.parent / "scenarios"
 START_ENV = "WOM_SIM_APP_SCENARIO"
 """Environment variable through which ``run.py app --scenario FILE`` names the opening scenario."""
+LANG_ENV = "WOM_SIM_LANG"
+"""Environment variable through which ``run.py app --lang X`` sets the pages' first language."""
 DEFAULT = "classroom"
-DRAWN = 400  # most consumers drawn; a dense spring layout of 400 takes about half a second
+DRAWN = 5000
+"""Most consumers drawn; larger markets show a neighbourhood of this many (the page says so)."""
+SPEEDS = (1, 2, 5, 10, 20)
+"""Play speeds offered, in days per second."""
+LANGUAGE_NAMES = {"en": "English", "zh-TW": "繁體中文", "zh-CN": "简体中文"}
+"""Each language in its own script, as the picker shows it."""
+
+
+def N_(message: str) -> str:
+    """Mark a message for the catalogue where it is defined; it is translated where shown."""
+    return message
+
+
+def stage_label(tr: Translator, stage: str) -> str:
+    """A funnel stage's display name in ``tr``'s language (the catalogue's stage labels)."""
+    label = getattr(tr, "label", None)  # sim.i18n translators that know identifiers' labels
+    return label("stage", stage) if label is not None else tr(stage)
+
 
 NETWORKS = {
-    "small world": "watts_strogatz",
-    "hubs (scale-free)": "barabasi_albert",
-    "random": "erdos_renyi",
-    "communities": "communities",
-    "everyone knows everyone": "complete",
-    "from file": "edgelist",
+    N_("small world"): "watts_strogatz",
+    N_("hubs (scale-free)"): "barabasi_albert",
+    N_("random"): "erdos_renyi",
+    N_("communities"): "communities",
+    N_("everyone knows everyone"): "complete",
+    N_("from file"): "edgelist",
 }
-"""Network selector labels and the scenario kinds they stand for."""
+"""Network selector labels (English, translated where shown) and the scenario kinds they stand for."""
+
+SEEDING_RULES = {
+    "random": N_("at random"),
+    "degree": N_("most friends"),
+    "pagerank": N_("best connected (PageRank)"),
+    "kcore": N_("core of the network (k-core)"),
+    "greedy": N_("widest expected reach (greedy)"),
+}
+"""How each seeding rule of :data:`sim.seeding.RULES` reads on the page."""
+assert set(SEEDING_RULES) == set(RULES)
 
 
 @cache
@@ -66,6 +110,40 @@ def opening() -> str:
     return names[0] if os.environ.get(START_ENV) else DEFAULT if DEFAULT in names else names[0]
 
 
+# ------------------------------------------------------------------------------------ language
+def browser_language(accept_language: str | None) -> str:
+    """The supported language a browser's Accept-Language header prefers; English otherwise.
+
+    Chinese in Taiwan, Hong Kong or Macau, or in Traditional script, is zh-TW; other Chinese is
+    zh-CN; any English is en. Languages are taken in order of their q-values.
+    """
+    wanted = []
+    for position, part in enumerate((accept_language or "").split(",")):
+        tag, _, params = part.strip().partition(";")
+        try:
+            q = float(params.strip()[2:]) if params.strip().startswith("q=") else 1.0
+        except ValueError:
+            q = 0.0
+        if tag and q > 0:
+            wanted.append((-q, position, tag.strip().lower()))
+    for _, _, tag in sorted(wanted):
+        if tag.startswith("zh"):
+            traditional = {"hant", "tw", "hk", "mo"} & set(tag.split("-")[1:])
+            return "zh-TW" if traditional else "zh-CN"
+        if tag == "en" or tag.startswith("en-"):
+            return "en"
+    return "en"
+
+
+def opening_language(headers: dict[str, list[str]] | None) -> str:
+    """The page's first language: ``run.py app --lang``, else the browser's, else English."""
+    chosen = os.environ.get(LANG_ENV)
+    if chosen:
+        return check_language(chosen)
+    accept = (headers or {}).get("accept-language", [None])[0]
+    return browser_language(accept)
+
+
 # -------------------------------------------------------------------------------------- settings
 @dataclass(frozen=True)
 class Settings:
@@ -81,6 +159,7 @@ class Settings:
     mgm_reward: float
     seeds: int
     seeding_rule: str
+    run: int = 0  # added to the scenario's seed: another run of the same market
 
 
 def _lever(scenario: Scenario, kind: str) -> Any:
@@ -157,11 +236,13 @@ def _with_lever(levers: list[dict], kind: str, values: dict[str, Any] | None) ->
 
 
 def customise(scenario: Scenario, settings: Settings) -> Scenario:
-    """``scenario`` changed where ``settings`` differ from :func:`settings_of` it."""
+    """``scenario`` changed where ``settings`` differ from :func:`settings_of` it (``run`` aside)."""
     was = settings_of(scenario)
     doc = scenario.to_dict()
     changed = {
-        f.name for f in fields(Settings) if getattr(settings, f.name) != getattr(was, f.name)
+        f.name
+        for f in fields(Settings)
+        if f.name != "run" and getattr(settings, f.name) != getattr(was, f.name)
     }
     if changed:
         doc["name"] = f"{scenario.name}-custom"
@@ -173,9 +254,10 @@ def customise(scenario: Scenario, settings: Settings) -> Scenario:
     if "wom" in changed:
         funnel = scenario.funnel.funnel()
         edits = doc["funnel"].setdefault("transitions", {})
-        for t in funnel.transitions:
-            if t.wom > 0:
-                edits[t.name] = {**edits.get(t.name, {}), "wom": min(1.0, t.wom * settings.wom)}
+        for move in funnel.transitions:
+            if move.wom > 0:
+                wom = min(1.0, move.wom * settings.wom)
+                edits[move.name] = {**edits.get(move.name, {}), "wom": wom}
     levers = doc.get("levers", [])
     if "ad_reach" in changed:
         reach = {"reach": settings.ad_reach, "budget": None} if settings.ad_reach else None
@@ -194,238 +276,793 @@ def customise(scenario: Scenario, settings: Settings) -> Scenario:
     return scenario_from_dict(doc)
 
 
-# ------------------------------------------------------------------------------------------ model
-class ClassroomModel(MarketModel):
-    """A :class:`MarketModel` built from a scenario name and slider values, as SolaraViz needs.
+# ----------------------------------------------------------------------------------------- knobs
+_INTEGERS = {f.name for f in fields(Settings) if f.type == "int"}
 
-    Every keyword left as None keeps the scenario's value. The run stops at the scenario's
-    horizon, and its pictures (network layout included) are made once per model.
 
-    Args:
-        scenario: a name from :func:`catalogue` (never a path: the page cannot open files).
-        n: consumers in the market.
-        network: a label of :data:`NETWORKS`.
-        friends: links per consumer (on average).
-        rewiring: small world: share of links rewired; communities: share of links across.
-        ad_reach: share of the prospects an ad reaches per day (0 = no ads).
-        wom: word-of-mouth strength, as a multiple of the scenario's per-share probabilities.
-        content: content quality, 0 (no content programme) to 1.
-        mgm_reward: member-get-member reward paid to each side (0 = no programme).
-        seeds: consumers seeded on day one (0 = none).
-        seeding_rule: how seeds are chosen (see :data:`sim.seeding.RULES`).
-        run: added to the scenario's seed: another run of the same market.
+@dataclass(frozen=True)
+class Knob:
+    """One slider: the setting it moves, its label, its value with the unit, its range.
+
+    The slider moves in display units (``factor`` times the setting, e.g. percent for shares);
+    ``unit`` is the message that shows the value (``{value}`` in it), ``off`` the one shown at 0.
     """
 
-    def __init__(
-        self,
-        scenario: str = DEFAULT,
-        n: int | None = None,
-        network: str | None = None,
-        friends: int | None = None,
-        rewiring: float | None = None,
-        ad_reach: float | None = None,
-        wom: float | None = None,
-        content: float | None = None,
-        mgm_reward: float | None = None,
-        seeds: int | None = None,
-        seeding_rule: str | None = None,
-        run: int = 0,
-    ):
-        scenarios = catalogue()
-        if scenario not in scenarios:
-            raise ValueError(
-                f"unknown scenario {scenario!r}; choose one of: {', '.join(scenarios)}"
-            )
-        base = scenarios[scenario]
-        given = {
-            "n": n,
-            "network": network,
-            "friends": friends,
-            "rewiring": rewiring,
-            "ad_reach": ad_reach,
-            "wom": wom,
-            "content": content,
-            "mgm_reward": mgm_reward,
-            "seeds": seeds,
-            "seeding_rule": seeding_rule,
-        }
-        settings = replace(settings_of(base), **{k: v for k, v in given.items() if v is not None})
-        super().__init__(customise(base, settings), seed=base.seed + int(run))
-        self.settings = settings
+    key: str
+    label: str
+    unit: str
+    lo: float
+    hi: float
+    step: float
+    factor: float = 1.0
+    off: str = ""
+    digits: int = 0
+
+    def shown(self, settings: Settings) -> float:
+        """The slider position that stands for ``settings``."""
+        return round(getattr(settings, self.key) * self.factor, self.digits)
+
+    def value(self, position: float) -> Any:
+        """The setting at slider ``position``."""
+        exact = position / self.factor
+        return round(exact) if self.key in _INTEGERS else exact
+
+    def describe(self, settings: Settings, tr: Translator) -> str:
+        """The value with its unit, as the page shows it: "20 % of prospects per day"."""
+        shown = self.shown(settings)
+        if shown == 0 and self.off:
+            return tr(self.off)
+        number = f"{shown:,.{self.digits}f}"
+        return tr(self.unit).format(value=number)
+
+
+KNOBS = (
+    Knob("n", N_("Consumers"), N_("{value} in the market"), 50, 5000, 50),
+    Knob("friends", N_("Friends per consumer"), N_("{value} on average"), 2, 20, 2),
+    Knob("rewiring", N_("Shortcuts"), N_("{value} % of links"), 0, 100, 1, factor=100),
+    Knob(
+        "ad_reach",
+        N_("Ad reach"),
+        N_("{value} % of prospects per day"),
+        0,
+        50,
+        1,
+        factor=100,
+        off=N_("off: no ads"),
+    ),
+    Knob(
+        "wom",
+        N_("Word-of-mouth strength"),
+        N_("{value} × the scenario's"),
+        0,
+        3,
+        0.1,
+        digits=1,
+    ),
+    Knob(
+        "content",
+        N_("Content quality"),
+        N_("{value} out of 10"),
+        0,
+        10,
+        1,
+        factor=10,
+        off=N_("off: no content programme"),
+    ),
+    Knob(
+        "mgm_reward",
+        N_("Referral reward"),
+        N_("{value} per customer, to each side"),
+        0,
+        50,
+        1,
+        off=N_("off: no referral programme"),
+    ),
+    Knob(
+        "seeds",
+        N_("Seeded consumers"),
+        N_("{value} get the product on day 1"),
+        0,
+        50,
+        1,
+        off=N_("none"),
+    ),
+    Knob("run", N_("Run"), N_("number {value}: another roll of the dice"), 0, 99, 1),
+)
+KNOB = {knob.key: knob for knob in KNOBS}
+MARKET_KNOBS = ("n", "friends", "rewiring")
+LEVER_KNOBS = ("ad_reach", "wom", "content", "mgm_reward", "seeds")
+REWIRING_LABELS = {"small world": N_("Shortcuts"), "communities": N_("Links across groups")}
+
+
+def knob_range(knob: Knob, settings: Settings) -> tuple[float, float]:
+    """The slider's range, widened to take in the scenario's own value."""
+    return knob.lo, max(knob.hi, knob.shown(settings))
+
+
+def describe_setting(key: str, settings: Settings, tr: Translator) -> str:
+    """One setting as "label: value unit", as in the legend of the run before."""
+    if key == "network":
+        return f"{tr('Network')}: {tr(settings.network)}"
+    if key == "seeding_rule":
+        return f"{tr('Seeds chosen')}: {tr(SEEDING_RULES[settings.seeding_rule])}"
+    knob = KNOB[key]
+    label = REWIRING_LABELS.get(settings.network, knob.label) if key == "rewiring" else knob.label
+    return f"{tr(label)}: {knob.describe(settings, tr)}"
+
+
+def differences(before: Settings, now: Settings) -> list[str]:
+    """The settings that differ, in slider order."""
+    return [f.name for f in fields(Settings) if getattr(before, f.name) != getattr(now, f.name)]
+
+
+# ------------------------------------------------------------------------------------- the run
+@dataclass(frozen=True)
+class Trace:
+    """What a finished or abandoned run leaves for comparison: its market share day by day."""
+
+    scenario: str
+    settings: Settings
+    days: np.ndarray
+    share: np.ndarray
+
+
+class Run:
+    """One market as the class plays it: the model, what it was built from, and its history.
+
+    Keeps per day the stage counts and the market share (customers now, % of consumers), and per
+    consumer the furthest stage reached so far (the funnel counts who ever got that far).
+    """
+
+    def __init__(self, scenario: str, settings: Settings):
+        base = catalogue()[scenario]
+        self.scenario, self.settings = scenario, settings
+        self.model = MarketModel(customise(base, settings), seed=base.seed + settings.run)
+        stages = self.model.funnel.stages
+        self.customer = np.array([s in self.model.funnel.customer_stages for s in stages])
+        self.days: list[float] = []
+        self.counts: list[np.ndarray] = []
+        self.share: list[float] = []
+        self.furthest = self.model.population.stage.copy()
+        self._record()
+
+    def _record(self) -> None:
+        record, stages = self.model.record, self.model.funnel.stages
+        counts = np.array([record[f"n_{s}"] for s in stages])
+        self.days.append(float(record["day"]))
+        self.counts.append(counts)
+        self.share.append(100.0 * counts[self.customer].sum() / self.model.population.n)
+        np.maximum(self.furthest, self.model.population.stage, out=self.furthest)
+
+    @property
+    def horizon(self) -> float:
+        """The last day of the run."""
+        return self.model.spec.steps * self.model.dt
+
+    @property
+    def finished(self) -> bool:
+        """Has the run reached the scenario's last day?"""
+        return self.model.steps >= self.model.spec.steps
 
     def step(self) -> None:
-        """One step; the run stops at the scenario's horizon."""
-        super().step()
-        self.running = self.steps < self.spec.steps
+        """One day (no-op once finished)."""
+        if not self.finished:
+            self.model.step()
+            self._record()
 
-    @cached_property
-    def network_picture(self):
-        """The network figure and its view (layout computed once)."""
-        return plots.network_figure(self.network, self.funnel.stages, DRAWN)
+    def reached(self) -> np.ndarray:
+        """Consumers who have reached each stage or a later one at some time in this run."""
+        per_stage = np.bincount(self.furthest, minlength=len(self.model.funnel.stages))
+        return per_stage[::-1].cumsum()[::-1]
 
-    @cached_property
-    def funnel_picture(self):
-        """The funnel and stages-over-time figure and its view."""
-        return plots.funnel_figure(self.funnel.stages, self.spec.steps * self.dt)
+    def trace(self) -> Trace:
+        """Market share day by day so far."""
+        return Trace(self.scenario, self.settings, np.array(self.days), np.array(self.share))
 
-
-def model_params(scenario: str) -> dict[str, Any]:
-    """The page's sliders and selectors, starting at ``scenario``'s values."""
-    base = catalogue()[scenario]
-    s = settings_of(base)
-    fixed_network = s.network == "from file"
-    return {
-        "scenario": scenario,
-        "n": s.n
-        if fixed_network
-        else _slider("SliderInt", "Market size (consumers)", s.n, 50, max(10_000, s.n), 50),
-        "network": s.network
-        if fixed_network
-        else {
-            "type": "Select",
-            "label": "Network",
-            "value": s.network,
-            "values": [label for label in NETWORKS if label != "from file"],
-        },
-        "friends": _slider("SliderInt", "Friends per consumer", s.friends, 2, 20, 2),
-        "rewiring": _slider(
-            "SliderFloat", "Rewiring / links across groups", s.rewiring, 0, 1, 0.01
-        ),
-        "ad_reach": _slider(
-            "SliderFloat", "Ad reach (share of prospects per day)", s.ad_reach, 0, 0.5, 0.01
-        ),
-        "wom": _slider("SliderFloat", "Word-of-mouth strength (x scenario)", s.wom, 0, 3, 0.1),
-        "content": _slider("SliderFloat", "Content quality", s.content, 0, 1, 0.1),
-        "mgm_reward": _slider(
-            "SliderFloat", "Referral (MGM) reward to each side", s.mgm_reward, 0, 50, 1
-        ),
-        "seeds": _slider("SliderInt", "Seeded consumers", s.seeds, 0, max(50, s.seeds), 1),
-        "seeding_rule": {
-            "type": "Select",
-            "label": "Seeding rule",
-            "value": s.seeding_rule,
-            "values": list(RULES),
-        },
-        "run": _slider("SliderInt", "Run (another roll of the dice)", 0, 0, 99, 1),
-    }
+    def outcomes(self) -> dict[str, Any]:
+        """The model's outcomes (the only call beyond the model's stepping and state)."""
+        return self.model.outcomes()
 
 
-def _slider(kind: str, label: str, value: float, lo: float, hi: float, step: float) -> dict:
-    number = int if kind == "SliderInt" else float
-    return {
-        "type": kind,
-        "label": label,
-        "value": number(value),
-        "min": number(lo),
-        "max": number(max(hi, value)),
-        "step": number(step),
-    }
+class Lesson:
+    """What one browser session is playing: a scenario, the sliders, the run and the run before.
+
+    Sliders change :attr:`settings`; :meth:`reset` builds a new run from them and keeps the old
+    one's market share as :attr:`before`. A lock keeps Play's thread and the buttons apart.
+    """
+
+    def __init__(self, scenario: str):
+        self.lock = threading.RLock()
+        self.scenario = scenario
+        self.settings = settings_of(catalogue()[scenario])
+        self.run = Run(scenario, self.settings)
+        self.before: Trace | None = None
+
+    @property
+    def pending(self) -> bool:
+        """Do the sliders differ from what the current run was built from?"""
+        return (self.scenario, self.settings) != (self.run.scenario, self.run.settings)
+
+    def set(self, key: str, value: Any) -> None:
+        """Move one slider (takes effect on :meth:`reset`)."""
+        self.settings = replace(self.settings, **{key: value})
+
+    def choose(self, scenario: str) -> None:
+        """Start ``scenario`` afresh, with the sliders at its values."""
+        with self.lock:
+            self.scenario = scenario
+            self.settings = settings_of(catalogue()[scenario])
+            self.reset()
+
+    def reset(self) -> None:
+        """A new run from the sliders; the current one, if it has begun, becomes the one before."""
+        with self.lock:
+            if self.run.model.steps:
+                self.before = self.run.trace()
+            self.run = Run(self.scenario, self.settings)
+
+    def step(self) -> None:
+        """One day of the current run."""
+        with self.lock:
+            self.run.step()
 
 
-# ------------------------------------------------------------------------------------- components
-def NetworkPanel(model: ClassroomModel):
-    """The consumers on their network, coloured by funnel stage."""
-    fig, view = model.network_picture
-    view.paint(model.population.stage)
-    with solara.Column(gap="0px") as panel:
-        solara.FigureMatplotlib(fig, dependencies=[id(model), model.steps], format="png")
-        solara.Text(view.caption, style={"font-size": "0.85em", "color": "#555"})
-    return panel
+@dataclass(frozen=True)
+class Picture:
+    """The network as drawn: who (ids), where (unit square), links, relative sizes, friends.
+
+    ``spacing`` is the median distance from a consumer to its nearest drawn neighbour, which
+    sets the size of the dots in the browser.
+    """
+
+    ids: np.ndarray
+    positions: list[float]
+    spacing: float
+    edges: list[int]
+    sizes: list[float]
+    degrees: list[int]
 
 
-def FunnelPanel(model: ClassroomModel):
-    """The funnel now and the stages over time."""
-    fig, view = model.funnel_picture
-    view.draw(*stage_history(model))
-    return solara.FigureMatplotlib(fig, dependencies=[id(model), model.steps], format="png")
+def picture(model: MarketModel) -> Picture:
+    """The drawing of ``model``'s network: everyone up to :data:`DRAWN`, positions cached."""
+    network = model.network
+    ids = layout.sample(network, DRAWN, np.random.default_rng(0))
+    pos = layout.positions(network, ids)
+    degree = network.degree()[ids]
+    mean = max(float(degree.mean()), 1.0)
+    sizes = np.clip(np.sqrt(degree / mean), 0.75, 2.5) if not network.implicit else np.ones(0)
+    nearest, _ = cKDTree(pos).query(pos, k=2) if len(ids) > 1 else (np.ones((1, 2)), None)
+    return Picture(
+        ids=ids,
+        positions=np.round(pos, 4).ravel().tolist(),
+        spacing=float(np.median(nearest[:, 1])),
+        edges=layout.sample_edges(network, ids).ravel().tolist(),
+        sizes=np.round(sizes, 2).tolist(),
+        degrees=(degree.tolist() if not network.implicit else [round(network.contacts)] * len(ids)),
+    )
 
 
-def Monitors(model: ClassroomModel):
-    """Day, customers, market share, cost per customer, viral coefficient, and stage counts."""
-    out = model.outcomes()
-    cac, k = out["cac"], out["viral_k"]
-    values = {
-        "Day": f"{model.steps * model.dt:g}",
-        "Customers": f"{out['final_customers']:,}",
-        "Market share": f"{100 * out['market_share']:.1f} %",
-        "Cost per customer": f"{cac:,.2f}" if cac is not None else "n/a",
-        "Viral coefficient K": f"{k:.2f}" if k is not None else "n/a",
-    }
-    counts = np.bincount(model.population.stage, minlength=len(model.funnel.stages))
-    with solara.Column() as panel:
-        with solara.Row(style={"flex-wrap": "wrap"}):
-            for label, value in values.items():
-                with solara.Card(margin=0, style={"min-width": "8em"}), solara.Column(gap="0px"):
-                    solara.Text(label, style={"font-size": "0.8em", "color": "#555"})
-                    solara.Text(
-                        value,
-                        classes=[f"wom-{label.split()[0].lower()}"],
-                        style={"font-size": "1.5em", "font-weight": "500"},
-                    )
-        solara.Text(
-            " · ".join(f"{s} {c:,}" for s, c in zip(model.funnel.stages, counts, strict=True)),
-            classes=["wom-stages"],
-        )
-        solara.Text(
-            f"Acquired so far {out['cum_customers']:,}; marketing spent {out['total_cost']:,.0f}; "
-            f"K = customers won by referral per consumer who shared.",
-            style={"font-size": "0.8em", "color": "#555"},
-        )
-    return panel
+# ------------------------------------------------------------------------------------ components
+@solara.component_vue("network_canvas.vue")
+def NetworkCanvas(
+    positions: list,
+    spacing: float,
+    edges: list,
+    sizes: list,
+    stages: list,
+    colors: list,
+    step: int,
+    node_scale: float,
+    ids: list,
+    degrees: list,
+    stage_names: list,
+    tip_format: str,
+):
+    """The consumers on their network, drawn on a canvas in the browser (network_canvas.vue)."""
 
 
-ABOUT = """
-<h3>What is it</h3>
-<p>A market of consumers linked by friendships. Each consumer is at a stage of the AISAS journey:
-<b>unaware</b>, <b>attention</b>, <b>interest</b>, <b>search</b>, <b>action</b> (bought) and
-<b>share</b> (tells friends). Ads and friends move people along; customers who share pull their
-friends in. The network lights up as word of mouth spreads.</p>
-<h3>How it works</h3>
-<p>One step is one day. Ads reach a share of the prospects each day. Each sharer shares with some
-probability; each friend hears it with some probability and is persuaded with the
-<i>word-of-mouth strength</i>. People also forget, lose interest and, rarely, leave. The levers:
-<b>content</b> turns attention into interest and makes shares more persuasive; a <b>referral
-(MGM) reward</b> makes customers share more and referred friends buy more readily, and pays both
-sides; <b>seeding</b> gives the product to a few consumers chosen by a rule, who start sharing on
-day one. <b>Cost per customer</b> is the marketing money spent per customer won. The <b>viral
-coefficient K</b> is the number of customers won by referral per consumer who shared.</p>
-<p><b>Sliders take effect when you press Reset.</b> The charts count every consumer; in large
-markets the picture shows a sample.</p>
-<h3>Things to try</h3>
-<ul>
-<li>Set rewiring to 0 (a ring: word of mouth crawls), then to 0.3 (shortcuts: it jumps).</li>
-<li>Turn ad reach to 0. Does anything happen? Now add 5 seeded consumers.</li>
-<li>On "hubs (scale-free)", compare the seeding rules random and degree.</li>
-<li>Halve the word-of-mouth strength. What happens to K and to the cost per customer?</li>
-<li>Raise the referral reward: more customers, but at what cost per customer?</li>
-<li>Change only "Run": how much of what you see is luck?</li>
-</ul>
+STYLE = """
+.wom-page { padding: 8px 16px 16px 16px; max-width: 2200px; margin: 0 auto; }
+.wom-header { display: flex; align-items: center; gap: 16px; flex-wrap: wrap;
+              border-bottom: 1px solid #e0e0e0; padding-bottom: 6px; margin-bottom: 10px; }
+.wom-title { font-size: 1.45rem; font-weight: 600; flex: 1 1 auto; }
+.wom-panel { flex: 0 0 22rem; max-width: 22rem; }
+.wom-main { flex: 1 1 0; min-width: 0; }
+.wom-knob-label { font-size: 0.95rem; line-height: 1.25; margin-top: 6px; }
+.wom-knob-label b { font-weight: 600; }
+.wom-knob-value { color: #1a5fb4; font-weight: 600; }
+.wom-section { font-size: 0.8rem; text-transform: uppercase; letter-spacing: 0.06em; color: #666;
+               margin-top: 14px; }
+.wom-monitor { border: 1px solid #e3e3e3; border-radius: 8px; padding: 6px 12px; min-width: 8.5rem;
+               background: #fafafa; }
+.wom-monitor-label { font-size: 0.85rem; color: #555; }
+.wom-monitor-value { font-size: 1.6rem; font-weight: 600; line-height: 1.2; }
+.wom-network-panel { height: calc(100vh - 330px); min-height: 340px; }
+.wom-legend-chip { display: inline-flex; align-items: center; gap: 5px; margin-right: 14px;
+                   font-size: 0.95rem; white-space: nowrap; }
+.wom-legend-dot { width: 0.85em; height: 0.85em; border-radius: 50%; display: inline-block; }
+.wom-caption { font-size: 0.85rem; color: #555; }
+.wom-about { max-width: 60rem; font-size: 1rem; line-height: 1.5; }
+.wom-about h3 { margin-top: 0.8em; }
+.wom-pending { color: #a15c00; font-size: 0.9rem; }
 """
+PRESENTER_STYLE = "html { font-size: 22px !important; }"
 
 
 @solara.component
-def About(model: ClassroomModel):
-    """What is it / How it works / Things to try, for a class (static: not redrawn each step)."""
-    with solara.Card("About this model", style={"overflow-y": "auto", "height": "100%"}):
-        description = html.escape(model.spec.description)
-        solara.HTML(tag="div", unsafe_innerHTML=f"<p><i>{description}</i></p>{ABOUT}")
+def Header(tr: Translator, lang: solara.Reactive[str], presenter: solara.Reactive[bool]):
+    """Title, language picker and presenter switch."""
+    with solara.Div(classes=["wom-header"]):
+        solara.Text(tr("Word of mouth: watch a market catch on"), classes=["wom-title"])
+        solara.Select(
+            tr("Language"),
+            value=LANGUAGE_NAMES[lang.value],
+            values=[LANGUAGE_NAMES[code] for code in LANGUAGES],
+            on_value=lambda name: lang.set(
+                next(code for code, shown in LANGUAGE_NAMES.items() if shown == name)
+            ),
+            classes=["wom-language"],
+            style={"max-width": "11rem"},
+        )
+        solara.Switch(
+            label=tr("Presenter mode"),
+            value=presenter,
+            classes=["wom-presenter-switch"],
+        )
 
 
-COMPONENTS = [NetworkPanel, FunnelPanel, Monitors, About]
+def _knob_label(label: str, value: str) -> None:
+    solara.HTML(
+        tag="div",
+        unsafe_innerHTML=(
+            f"<b>{escape(label)}</b>: <span class='wom-knob-value'>{escape(value)}</span>"
+        ),
+        classes=["wom-knob-label"],
+    )
+
+
+@solara.component
+def KnobSlider(knob: Knob, settings: Settings, tr: Translator, on_change: Callable, label: str):
+    """One slider with its label and its value in words, e.g. "Ad reach: 20 % of prospects"."""
+    lo, hi = knob_range(knob, settings)
+    _knob_label(tr(label), knob.describe(settings, tr))
+    with solara.Div(classes=[f"wom-knob-{knob.key}"]):
+        if knob.digits:
+            solara.SliderFloat(
+                "",
+                value=knob.shown(settings),
+                min=lo,
+                max=hi,
+                step=knob.step,
+                on_value=lambda v: on_change(knob.key, knob.value(v)),
+                thumb_label=False,
+            )
+        else:
+            solara.SliderInt(
+                "",
+                value=int(knob.shown(settings)),
+                min=int(lo),
+                max=int(hi),
+                step=int(knob.step),
+                on_value=lambda v: on_change(knob.key, knob.value(v)),
+                thumb_label=False,
+            )
+
+
+@solara.component
+def Controls(
+    lesson: Lesson,
+    tr: Translator,
+    playing: solara.Reactive[bool],
+    speed: solara.Reactive[int],
+    refresh: Callable[[], None],
+    version: int,
+):
+    """Scenario, Reset / Step / Play, speed, and the sliders (grouped: the market, the levers).
+
+    ``version`` changes whenever the lesson does, which is what makes the component redraw.
+    """
+    run, settings = lesson.run, lesson.settings
+
+    def change(key: str, value: Any) -> None:
+        lesson.set(key, value)
+        refresh()
+
+    def reset() -> None:
+        playing.set(False)
+        lesson.reset()
+        refresh()
+
+    def step() -> None:
+        lesson.step()
+        refresh()
+
+    def choose(name: str) -> None:
+        playing.set(False)
+        lesson.choose(name)
+        refresh()
+
+    solara.Select(
+        tr("Scenario"),
+        value=lesson.scenario,
+        values=list(catalogue()),
+        on_value=choose,
+        classes=["wom-scenario"],
+    )
+    solara.Text(catalogue()[lesson.scenario].description, classes=["wom-caption"])
+    with solara.Row(gap="8px", style={"margin-top": "10px", "flex-wrap": "wrap"}):
+        solara.Button(
+            tr("Reset"),
+            icon_name="mdi-restart",
+            on_click=reset,
+            color="warning" if lesson.pending else None,
+            classes=["wom-reset"],
+        )
+        solara.Button(
+            tr("Step"),
+            icon_name="mdi-step-forward",
+            on_click=step,
+            disabled=playing.value or run.finished,
+            classes=["wom-step"],
+        )
+        solara.Button(
+            tr("Pause") if playing.value else tr("Play"),
+            icon_name="mdi-pause" if playing.value else "mdi-play",
+            on_click=lambda: playing.set(not playing.value),
+            disabled=run.finished and not playing.value,
+            color="primary",
+            classes=["wom-play"],
+        )
+    if lesson.pending:
+        solara.Text(
+            tr("Press Reset to start a market with these settings."), classes=["wom-pending"]
+        )
+    _knob_label(tr("Speed"), tr("{value} days per second").format(value=speed.value))
+    with solara.Div(classes=["wom-knob-speed"]):
+        solara.SliderInt(
+            "",
+            value=SPEEDS.index(speed.value),
+            min=0,
+            max=len(SPEEDS) - 1,
+            on_value=lambda i: speed.set(SPEEDS[i]),
+            thumb_label=False,
+        )
+    solara.Text(tr("The market"), classes=["wom-section"])
+    network_labels = [label for label in NETWORKS if label != "from file"]
+    if settings.network == "from file":
+        solara.Text(f"{tr('Network')}: {tr('from file')}", classes=["wom-knob-label"])
+    else:
+        solara.Select(
+            tr("Network"),
+            value=tr(settings.network),
+            values=[tr(label) for label in network_labels],
+            on_value=lambda shown: change(
+                "network", next(label for label in network_labels if tr(label) == shown)
+            ),
+            classes=["wom-network-kind"],
+        )
+    for key in MARKET_KNOBS:
+        if settings.network == "from file":
+            break
+        if key == "rewiring" and settings.network not in REWIRING_LABELS:
+            continue
+        label = REWIRING_LABELS.get(settings.network, KNOB[key].label)
+        KnobSlider(KNOB[key], settings, tr, change, label if key == "rewiring" else KNOB[key].label)
+    solara.Text(tr("Marketing levers"), classes=["wom-section"])
+    for key in LEVER_KNOBS:
+        KnobSlider(KNOB[key], settings, tr, change, KNOB[key].label)
+    if settings.seeds:
+        solara.Select(
+            tr("Seeds chosen"),
+            value=tr(SEEDING_RULES[settings.seeding_rule]),
+            values=[tr(label) for label in SEEDING_RULES.values()],
+            on_value=lambda shown: change(
+                "seeding_rule", next(r for r, label in SEEDING_RULES.items() if tr(label) == shown)
+            ),
+            classes=["wom-seeding-rule"],
+        )
+    KnobSlider(KNOB["run"], settings, tr, change, KNOB["run"].label)
+
+
+def monitor_values(run: Run, tr: Translator) -> dict[str, tuple[str, str]]:
+    """The monitors: css key -> (label, value)."""
+    out = run.outcomes()
+    day, cac, k = run.model.steps * run.model.dt, out["cac"], out["viral_k"]
+    by_friends = out["referral_customers"] / out["cum_customers"] if out["cum_customers"] else None
+    na = tr("n/a")
+    return {
+        "day": (tr("Day"), tr("{day} of {days}").format(day=f"{day:g}", days=f"{run.horizon:g}")),
+        "customers": (tr("Customers now"), f"{out['final_customers']:,}"),
+        "share": (tr("Market share"), f"{100 * out['market_share']:.1f} %"),
+        "cac": (tr("Cost per customer"), f"{cac:,.2f}" if cac is not None else na),
+        "k": (tr("Viral coefficient K"), f"{k:.2f}" if k is not None else na),
+        "friends": (
+            tr("Won by friends"),
+            f"{100 * by_friends:.0f} %" if by_friends is not None else na,
+        ),
+    }
+
+
+MONITOR_HINTS = {
+    "day": N_("One step is one day."),
+    "customers": N_("Consumers who have bought and not left."),
+    "share": N_("Customers now, as a share of all consumers."),
+    "cac": N_("Marketing money spent per customer won so far."),
+    "k": N_("Customers won by word of mouth, per consumer who shared."),
+    "friends": N_("Share of the customers won so far who came through a friend."),
+}
+
+
+@solara.component
+def Monitors(run: Run, tr: Translator, version: int):
+    """A row of large numbers: day, customers, market share, cost per customer, K, won by friends."""
+    with solara.Row(gap="10px", style={"flex-wrap": "wrap", "margin-bottom": "6px"}):
+        for key, (label, value) in monitor_values(run, tr).items():
+            with solara.Tooltip(tr(MONITOR_HINTS[key])):
+                with solara.Div(classes=["wom-monitor"]):
+                    solara.Text(label, classes=["wom-monitor-label"])
+                    solara.Div(
+                        children=[solara.Text(value, classes=[f"wom-{key}"])],
+                        classes=["wom-monitor-value"],
+                    )
+
+
+@solara.component
+def NetworkPanel(run: Run, tr: Translator, scale: float, version: int):
+    """Every consumer (up to :data:`DRAWN`) on the network, coloured by stage now, with a legend."""
+    drawing = solara.use_memo(lambda: picture(run.model), [id(run)])
+    stages = run.model.funnel.stages
+    colors = list(stage_colors(stages).values())
+    now = run.counts[-1]
+    shown = run.model.population.stage[drawing.ids]
+    with solara.Column(gap="4px"):
+        with solara.Div(style={"line-height": "1.8"}):
+            for stage, color, count in zip(stages, colors, now, strict=True):
+                solara.HTML(
+                    tag="span",
+                    unsafe_innerHTML=(
+                        f"<span class='wom-legend-dot' style='background:{color}'></span>"
+                        f"{escape(stage_label(tr, stage))} <b>{count:,}</b>"
+                    ),
+                    classes=["wom-legend-chip"],
+                )
+        with solara.Div(classes=["wom-network-panel"]):
+            NetworkCanvas(
+                positions=drawing.positions,
+                spacing=drawing.spacing,
+                edges=drawing.edges,
+                sizes=drawing.sizes,
+                stages=shown.tolist(),
+                colors=colors,
+                step=run.model.steps,
+                node_scale=scale,
+                ids=drawing.ids.tolist(),
+                degrees=drawing.degrees,
+                stage_names=[stage_label(tr, s) for s in stages],
+                tip_format=tr("Consumer {id}: {stage}, {friends} friends"),
+            )
+        n, drawn = run.model.population.n, len(drawing.ids)
+        caption = (
+            tr(
+                "All {n} consumers; bigger dots have more friends. Hover over a dot to see who it is."
+            )
+            if drawn == n
+            else tr("{drawn} of {n} consumers (one neighbourhood); the numbers count everyone.")
+        )
+        solara.Text(caption.format(n=f"{n:,}", drawn=f"{drawn:,}"), classes=["wom-caption"])
+
+
+def funnel_chart(run: Run, tr: Translator, scale: float) -> str:
+    """The funnel as SVG: who has reached each stage, and the conversion from stage to stage."""
+    stages, n = run.model.funnel.stages, run.model.population.n
+    reached = run.reached()
+    names = [tr("All consumers"), *(stage_label(tr, s) for s in stages[1:])]
+    shares = [f"{100 * c / n:.0f} %" for c in reached]
+    conversions = [
+        tr("{value} % got on").format(value=f"{100 * b / a:.0f}") if a else "–"
+        for a, b in itertools.pairwise(reached)
+    ]
+    return svgcharts.funnel(
+        names,
+        [int(c) for c in reached],
+        list(stage_colors(stages).values()),
+        shares,
+        conversions,
+        tr("How far consumers got"),
+        run.model.steps,
+        scale,
+    )
+
+
+def share_chart(lesson: Lesson, tr: Translator, scale: float) -> str:
+    """Market share over time, with the run before as a grey dashed line and what changed."""
+    run, before = lesson.run, lesson.before
+    now_label, before_label = tr("Now"), tr("Before")
+    if before is not None:
+        changed = differences(before.settings, run.settings)
+        if before.scenario != run.scenario:
+            now_label += f" ({run.scenario})"
+            before_label += f" ({before.scenario})"
+        elif changed:
+            now_label += " (" + "; ".join(
+                describe_setting(k, run.settings, tr) for k in changed[:2]
+            )
+            now_label += ", …)" if len(changed) > 2 else ")"
+            before_label += " ("
+            before_label += "; ".join(describe_setting(k, before.settings, tr) for k in changed[:2])
+            before_label += ", …)" if len(changed) > 2 else ")"
+        else:
+            before_label += f" ({tr('same settings')})"
+    series = []
+    if before is not None:
+        series.append(
+            svgcharts.Line(
+                before.days,
+                before.share,
+                before_label,
+                svgcharts.BEFORE_COLOR,
+                width=2.5,
+                dashed=True,
+                end_label=f"{before.share[-1]:.0f} %",
+            )
+        )
+    series.append(
+        svgcharts.Line(
+            np.array(run.days),
+            np.array(run.share),
+            now_label,
+            svgcharts.NOW_COLOR,
+            end_label=f"{run.share[-1]:.0f} %",
+        )
+    )
+    horizon = max(run.horizon, before.days[-1] if before is not None else 0.0)
+    return svgcharts.lines(
+        series,
+        horizon,
+        10.0,
+        tr("Market share over time"),
+        tr("day"),
+        tr("% of consumers who are customers"),
+        run.model.steps,
+        scale,
+    )
+
+
+def stages_chart(run: Run, tr: Translator, scale: float) -> str:
+    """Consumers in each stage, day by day, stacked."""
+    stages = run.model.funnel.stages
+    return svgcharts.stacked(
+        np.array(run.days),
+        np.array(run.counts).T,
+        [stage_label(tr, s) for s in stages],
+        list(stage_colors(stages).values()),
+        run.horizon,
+        tr("Consumers in each stage, day by day"),
+        tr("day"),
+        tr("consumers"),
+        run.model.steps,
+        scale,
+    )
+
+
+ABOUT = (
+    ("h", N_("What is it")),
+    (
+        "p",
+        N_(
+            "A market of consumers linked by friendships. Each consumer is at a stage of the AISAS "
+            "journey: attention, interest, search, action (bought) and share (tells friends), or "
+            "still unaware. Ads and friends move people along; customers who share pull their "
+            "friends in. The network lights up as word of mouth spreads."
+        ),
+    ),
+    ("h", N_("How it works")),
+    (
+        "p",
+        N_(
+            "One step is one day. Ads reach a share of the prospects each day. Each sharer shares "
+            "with some probability; each friend hears it with some probability and is persuaded "
+            "with the word-of-mouth strength. People also forget, lose interest and, rarely, leave."
+        ),
+    ),
+    (
+        "p",
+        N_(
+            "The levers: content turns attention into interest and makes shares more persuasive; "
+            "a referral reward makes customers share more and referred friends buy more readily, "
+            "and pays both sides; seeding gives the product to a few consumers chosen by a rule, "
+            "who start sharing on day one."
+        ),
+    ),
+    (
+        "p",
+        N_(
+            "Cost per customer is the marketing money spent per customer won. The viral "
+            "coefficient K is the number of customers won by word of mouth per consumer who "
+            "shared. The funnel counts everyone who has reached a stage at some time in this run."
+        ),
+    ),
+    ("p", N_("Sliders take effect when you press Reset. The run before stays on the chart.")),
+    ("h", N_("Things to try")),
+    ("li", N_("Set shortcuts to 0 % (a ring: word of mouth crawls), then to 30 % (it jumps).")),
+    ("li", N_("Turn ad reach to 0. Does anything happen? Now add 5 seeded consumers.")),
+    ("li", N_("On the hubs network, compare seeds chosen at random and by most friends.")),
+    (
+        "li",
+        N_("Halve the word-of-mouth strength. What happens to K and to the cost per customer?"),
+    ),
+    ("li", N_("Raise the referral reward: more customers, but at what cost per customer?")),
+    ("li", N_("Change only the run number: how much of what you see is luck?")),
+)
+
+
+def about_html(tr: Translator) -> str:
+    """The explanation for a class, translated, as HTML."""
+    parts, items = [], []
+    for kind, text in ABOUT:
+        if kind == "li":
+            items.append(f"<li>{escape(tr(text))}</li>")
+            continue
+        parts.append({"h": "<h3>{}</h3>", "p": "<p>{}</p>"}[kind].format(escape(tr(text))))
+    return "".join(parts) + f"<ul>{''.join(items)}</ul>"
 
 
 @solara.component
 def Page():
-    """The app: a scenario picker above Mesa's controls; picking a scenario starts afresh."""
-    name, set_name = solara.use_state(opening())
-    model = solara.use_memo(lambda: ClassroomModel(scenario=name), [name])
-    with solara.Sidebar():
-        with solara.Card("Scenario"):
-            solara.Select("Scenario", value=name, values=list(catalogue()), on_value=set_name)
-    SolaraViz(
-        model,
-        components=COMPONENTS,
-        model_params=model_params(name),
-        name="Word of mouth: watch a market catch on",
-        play_interval=150,
-    ).key(name)
+    """The app: controls on the left; the numbers, and tabs with the pictures, on the right."""
+    lang = solara.use_reactive(
+        solara.use_memo(lambda: opening_language(solara.lab.headers.value), [])
+    )
+    presenter = solara.use_reactive(False)
+    playing = solara.use_reactive(False)
+    speed = solara.use_reactive(5)
+    tab = solara.use_reactive(0)
+    version, set_version = solara.use_state(0)  # bumped to redraw after the lesson changed
+    lesson = solara.use_memo(lambda: Lesson(opening()), [])
+    tr = solara.use_memo(lambda: translator(lang.value), [lang.value])
+    scale = 1.35 if presenter.value else 1.0
+
+    def refresh() -> None:
+        set_version(lambda k: k + 1)
+
+    def play() -> None:
+        """Step at the chosen speed until paused or the run ends (in a thread of its own)."""
+        due = time.monotonic()
+        while playing.value and not lesson.run.finished:
+            due = max(due + 1.0 / speed.value, time.monotonic() - 0.5)
+            time.sleep(max(0.0, due - time.monotonic()))
+            if not playing.value:
+                break
+            lesson.step()
+            refresh()
+        playing.set(False)
+
+    solara.lab.use_task(play, dependencies=[playing.value], prefer_threaded=True)
+
+    solara.Title(tr("Word of mouth: watch a market catch on"))
+    solara.Style(STYLE + (PRESENTER_STYLE if presenter.value else ""))
+    run = lesson.run
+    with solara.Column(classes=["wom-page"], gap="0px"):
+        Header(tr, lang, presenter)
+        with solara.Row(gap="24px", style={"align-items": "flex-start"}):
+            with solara.Column(classes=["wom-panel"], gap="2px"):
+                Controls(lesson, tr, playing, speed, refresh, version)
+            with solara.Column(classes=["wom-main"], gap="4px"):
+                Monitors(run, tr, version)
+                with solara.lab.Tabs(value=tab):
+                    with solara.lab.Tab(tr("Network, funnel and market share")):
+                        with solara.Columns([3, 2], gutters_dense=True):
+                            NetworkPanel(run, tr, scale, version)
+                            with solara.Column(gap="18px"):
+                                solara.HTML(
+                                    tag="div", unsafe_innerHTML=funnel_chart(run, tr, scale)
+                                )
+                                solara.HTML(
+                                    tag="div", unsafe_innerHTML=share_chart(lesson, tr, scale)
+                                )
+                    with solara.lab.Tab(tr("Stages day by day")):
+                        solara.HTML(tag="div", unsafe_innerHTML=stages_chart(run, tr, scale))
+                    with solara.lab.Tab(tr("About this model")):
+                        solara.HTML(
+                            tag="div", unsafe_innerHTML=about_html(tr), classes=["wom-about"]
+                        )
