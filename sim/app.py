@@ -17,6 +17,7 @@ several languages at once. The page offers scenarios by name only and never read
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import sys
 import threading
@@ -328,7 +329,7 @@ KNOBS = (
         50,
         1,
         factor=100,
-        off=N_("off: no ads"),
+        off=N_("off (no ads)"),
     ),
     Knob(
         "wom",
@@ -347,7 +348,7 @@ KNOBS = (
         10,
         1,
         factor=10,
-        off=N_("off: no content programme"),
+        off=N_("off (no content programme)"),
     ),
     Knob(
         "mgm_reward",
@@ -356,7 +357,7 @@ KNOBS = (
         0,
         50,
         1,
-        off=N_("off: no referral programme"),
+        off=N_("off (no referral programme)"),
     ),
     Knob(
         "seeds",
@@ -509,18 +510,17 @@ class Lesson:
 
 @dataclass(frozen=True)
 class Picture:
-    """The network as drawn: who (ids), where (unit square), links, relative sizes, friends.
+    """The network as the browser draws it: who is drawn (``ids``) and ``data``, a JSON text.
 
-    ``spacing`` is the median distance from a consumer to its nearest drawn neighbour, which
-    sets the size of the dots in the browser.
+    ``data`` holds the positions (unit square, x and y in turn), the links (pairs of indices into
+    ``ids``), each dot's size relative to the rest (by number of friends), the friends, the
+    consumer numbers, and ``spacing``, the median distance from a dot to its nearest neighbour,
+    which sets the size of the dots. One text, sent once per network: the page's renderer does
+    not walk it, as it would a list of thousands of numbers on every redraw.
     """
 
     ids: np.ndarray
-    positions: list[float]
-    spacing: float
-    edges: list[int]
-    sizes: list[float]
-    degrees: list[int]
+    data: str
 
 
 def picture(model: MarketModel) -> Picture:
@@ -528,37 +528,43 @@ def picture(model: MarketModel) -> Picture:
     network = model.network
     ids = layout.sample(network, DRAWN, np.random.default_rng(0))
     pos = layout.positions(network, ids)
-    degree = network.degree()[ids]
-    mean = max(float(degree.mean()), 1.0)
-    sizes = np.clip(np.sqrt(degree / mean), 0.75, 2.5) if not network.implicit else np.ones(0)
-    nearest, _ = cKDTree(pos).query(pos, k=2) if len(ids) > 1 else (np.ones((1, 2)), None)
-    return Picture(
-        ids=ids,
-        positions=np.round(pos, 4).ravel().tolist(),
-        spacing=float(np.median(nearest[:, 1])),
-        edges=layout.sample_edges(network, ids).ravel().tolist(),
-        sizes=np.round(sizes, 2).tolist(),
-        degrees=(degree.tolist() if not network.implicit else [round(network.contacts)] * len(ids)),
-    )
+    if network.implicit:
+        degree, sizes = np.full(len(ids), round(network.contacts)), np.ones(len(ids))
+    else:
+        degree = network.degree()[ids]
+        sizes = np.clip(np.sqrt(degree / max(float(degree.mean()), 1.0)), 0.75, 2.5)
+    nearest = cKDTree(pos).query(pos, k=2)[0][:, 1] if len(ids) > 1 else np.ones(1)
+    data = {
+        "positions": np.round(pos, 4).ravel().tolist(),
+        "edges": layout.sample_edges(network, ids).ravel().tolist(),
+        "sizes": np.round(sizes, 2).tolist(),
+        "degrees": degree.tolist(),
+        "numbers": (ids + 1).tolist(),
+        "spacing": float(np.median(nearest)),
+    }
+    return Picture(ids=ids, data=json.dumps(data, separators=(",", ":")))
+
+
+def stage_text(codes: np.ndarray) -> str:
+    """Stage codes as text, one character each (code + 48: printable for up to 64 stages)."""
+    return (codes.astype(np.uint8) + 48).tobytes().decode("ascii")
 
 
 # ------------------------------------------------------------------------------------ components
 @solara.component_vue("network_canvas.vue")
 def NetworkCanvas(
-    positions: list,
-    spacing: float,
-    edges: list,
-    sizes: list,
-    stages: list,
+    network: str,
+    stages: str,
     colors: list,
     step: int,
     node_scale: float,
-    ids: list,
-    degrees: list,
     stage_names: list,
     tip_format: str,
 ):
-    """The consumers on their network, drawn on a canvas in the browser (network_canvas.vue)."""
+    """The consumers on their network, drawn on a canvas in the browser (network_canvas.vue).
+
+    ``network`` is :attr:`Picture.data`, ``stages`` the :func:`stage_text` of the drawn consumers.
+    """
 
 
 STYLE = """
@@ -566,25 +572,33 @@ STYLE = """
 .wom-header { display: flex; align-items: center; gap: 16px; flex-wrap: wrap;
               border-bottom: 1px solid #e0e0e0; padding-bottom: 6px; margin-bottom: 10px; }
 .wom-title { font-size: 1.45rem; font-weight: 600; flex: 1 1 auto; }
-.wom-panel { flex: 0 0 22rem; max-width: 22rem; }
+.wom-panel { flex: 0 0 22rem; max-width: 22rem; position: sticky; top: 8px; padding-right: 10px;
+              padding-top: 10px; max-height: calc(100vh - 84px); overflow-y: auto; }
+.wom-panel .v-input { margin-top: 0; padding-top: 0; }
+.wom-panel .v-input--is-label-active, .wom-panel .v-select { margin-top: 4px; }
+.wom-panel .v-slider { min-height: 24px; }
 .wom-main { flex: 1 1 0; min-width: 0; }
-.wom-knob-label { font-size: 0.95rem; line-height: 1.25; margin-top: 6px; }
+.wom-knob-label { font-size: 0.95rem; line-height: 1.25; margin-top: 4px; }
 .wom-knob-label b { font-weight: 600; }
 .wom-knob-value { color: #1a5fb4; font-weight: 600; }
 .wom-section { font-size: 0.8rem; text-transform: uppercase; letter-spacing: 0.06em; color: #666;
-               margin-top: 14px; }
+               margin-top: 12px; border-top: 1px solid #eee; padding-top: 6px; }
 .wom-monitor { border: 1px solid #e3e3e3; border-radius: 8px; padding: 6px 12px; min-width: 8.5rem;
                background: #fafafa; }
 .wom-monitor-label { font-size: 0.85rem; color: #555; }
 .wom-monitor-value { font-size: 1.6rem; font-weight: 600; line-height: 1.2; }
 .wom-network-panel { height: calc(100vh - 330px); min-height: 340px; }
-.wom-legend-chip { display: inline-flex; align-items: center; gap: 5px; margin-right: 14px;
-                   font-size: 0.95rem; white-space: nowrap; }
+.wom-legend-chip { display: inline-flex; align-items: center; gap: 4px; margin-right: 11px;
+                   font-size: 0.9rem; white-space: nowrap; }
 .wom-legend-dot { width: 0.85em; height: 0.85em; border-radius: 50%; display: inline-block; }
 .wom-caption { font-size: 0.85rem; color: #555; }
 .wom-about { max-width: 60rem; font-size: 1rem; line-height: 1.5; }
 .wom-about h3 { margin-top: 0.8em; }
 .wom-pending { color: #a15c00; font-size: 0.9rem; }
+.wom-line-legend { font-size: 0.9rem; line-height: 1.35; margin-left: 2.2rem; }
+.wom-line-key { display: inline-block; width: 1.8em; margin-right: 0.5em; vertical-align: middle; }
+.wom-line-now { border-top: 3px solid #1a7f37; }
+.wom-line-before { border-top: 3px dashed #9a9a9a; }
 """
 PRESENTER_STYLE = "html { font-size: 22px !important; }"
 
@@ -656,11 +670,12 @@ def Controls(
     playing: solara.Reactive[bool],
     speed: solara.Reactive[int],
     refresh: Callable[[], None],
-    version: int,
+    shows: tuple,
 ):
     """Scenario, Reset / Step / Play, speed, and the sliders (grouped: the market, the levers).
 
-    ``version`` changes whenever the lesson does, which is what makes the component redraw.
+    ``shows`` is what the controls depend on (scenario, sliders, run, whether it has ended): they
+    redraw when it changes, not on every day the run moves on.
     """
     run, settings = lesson.run, lesson.settings
 
@@ -713,10 +728,10 @@ def Controls(
             color="primary",
             classes=["wom-play"],
         )
-    if lesson.pending:
-        solara.Text(
-            tr("Press Reset to start a market with these settings."), classes=["wom-pending"]
-        )
+    solara.Text(  # always there (empty if nothing is pending): a steady layout keeps slider focus
+        tr("Press Reset to start a market with these settings.") if lesson.pending else "",
+        classes=["wom-pending"],
+    )
     _knob_label(tr("Speed"), tr("{value} days per second").format(value=speed.value))
     with solara.Div(classes=["wom-knob-speed"]):
         solara.SliderInt(
@@ -747,21 +762,23 @@ def Controls(
         if key == "rewiring" and settings.network not in REWIRING_LABELS:
             continue
         label = REWIRING_LABELS.get(settings.network, KNOB[key].label)
-        KnobSlider(KNOB[key], settings, tr, change, label if key == "rewiring" else KNOB[key].label)
+        KnobSlider(
+            KNOB[key], settings, tr, change, label if key == "rewiring" else KNOB[key].label
+        ).key(key)
     solara.Text(tr("Marketing levers"), classes=["wom-section"])
     for key in LEVER_KNOBS:
-        KnobSlider(KNOB[key], settings, tr, change, KNOB[key].label)
-    if settings.seeds:
-        solara.Select(
-            tr("Seeds chosen"),
-            value=tr(SEEDING_RULES[settings.seeding_rule]),
-            values=[tr(label) for label in SEEDING_RULES.values()],
-            on_value=lambda shown: change(
-                "seeding_rule", next(r for r, label in SEEDING_RULES.items() if tr(label) == shown)
-            ),
-            classes=["wom-seeding-rule"],
-        )
-    KnobSlider(KNOB["run"], settings, tr, change, KNOB["run"].label)
+        KnobSlider(KNOB[key], settings, tr, change, KNOB[key].label).key(key)
+    solara.Select(
+        tr("Seeds chosen"),
+        value=tr(SEEDING_RULES[settings.seeding_rule]),
+        values=[tr(label) for label in SEEDING_RULES.values()],
+        on_value=lambda shown: change(
+            "seeding_rule", next(r for r, label in SEEDING_RULES.items() if tr(label) == shown)
+        ),
+        disabled=not settings.seeds,
+        classes=["wom-seeding-rule"],
+    )
+    KnobSlider(KNOB["run"], settings, tr, change, KNOB["run"].label).key("run")
 
 
 def monitor_values(run: Run, tr: Translator) -> dict[str, tuple[str, str]]:
@@ -814,7 +831,6 @@ def NetworkPanel(run: Run, tr: Translator, scale: float, version: int):
     stages = run.model.funnel.stages
     colors = list(stage_colors(stages).values())
     now = run.counts[-1]
-    shown = run.model.population.stage[drawing.ids]
     with solara.Column(gap="4px"):
         with solara.Div(style={"line-height": "1.8"}):
             for stage, color, count in zip(stages, colors, now, strict=True):
@@ -828,16 +844,11 @@ def NetworkPanel(run: Run, tr: Translator, scale: float, version: int):
                 )
         with solara.Div(classes=["wom-network-panel"]):
             NetworkCanvas(
-                positions=drawing.positions,
-                spacing=drawing.spacing,
-                edges=drawing.edges,
-                sizes=drawing.sizes,
-                stages=shown.tolist(),
+                network=drawing.data,
+                stages=stage_text(run.model.population.stage[drawing.ids]),
                 colors=colors,
                 step=run.model.steps,
                 node_scale=scale,
-                ids=drawing.ids.tolist(),
-                degrees=drawing.degrees,
                 stage_names=[stage_label(tr, s) for s in stages],
                 tip_format=tr("Consumer {id}: {stage}, {friends} friends"),
             )
@@ -874,32 +885,39 @@ def funnel_chart(run: Run, tr: Translator, scale: float) -> str:
     )
 
 
-def share_chart(lesson: Lesson, tr: Translator, scale: float) -> str:
-    """Market share over time, with the run before as a grey dashed line and what changed."""
+def share_legend(lesson: Lesson, tr: Translator) -> list[tuple[str, str]]:
+    """The share chart's legend: (which line, what it is), the current run first.
+
+    The run before is described by what differs from now (at most two settings, or the
+    scenario), so the class reads the lever's before and after off the chart.
+    """
     run, before = lesson.run, lesson.before
-    now_label, before_label = tr("Now"), tr("Before")
-    if before is not None:
+    if before is None:
+        return [("now", tr("This run"))]
+    if before.scenario != run.scenario:
+        now, then = run.scenario, before.scenario
+    else:
         changed = differences(before.settings, run.settings)
-        if before.scenario != run.scenario:
-            now_label += f" ({run.scenario})"
-            before_label += f" ({before.scenario})"
-        elif changed:
-            now_label += " (" + "; ".join(
-                describe_setting(k, run.settings, tr) for k in changed[:2]
-            )
-            now_label += ", …)" if len(changed) > 2 else ")"
-            before_label += " ("
-            before_label += "; ".join(describe_setting(k, before.settings, tr) for k in changed[:2])
-            before_label += ", …)" if len(changed) > 2 else ")"
-        else:
-            before_label += f" ({tr('same settings')})"
+        more = "; …" if len(changed) > 2 else ""
+        now = "; ".join(describe_setting(k, run.settings, tr) for k in changed[:2]) + more
+        then = "; ".join(describe_setting(k, before.settings, tr) for k in changed[:2]) + more
+        if not changed:
+            now = then = tr("same settings")
+    return [
+        ("now", tr("Now: {what}").format(what=now)),
+        ("before", tr("Before: {what}").format(what=then)),
+    ]
+
+
+def share_chart(lesson: Lesson, tr: Translator, scale: float) -> str:
+    """Market share over time as HTML: the chart, the run before dashed grey, and the legend."""
+    run, before = lesson.run, lesson.before
     series = []
     if before is not None:
         series.append(
             svgcharts.Line(
                 before.days,
                 before.share,
-                before_label,
                 svgcharts.BEFORE_COLOR,
                 width=2.5,
                 dashed=True,
@@ -910,38 +928,48 @@ def share_chart(lesson: Lesson, tr: Translator, scale: float) -> str:
         svgcharts.Line(
             np.array(run.days),
             np.array(run.share),
-            now_label,
             svgcharts.NOW_COLOR,
             end_label=f"{run.share[-1]:.0f} %",
         )
     )
     horizon = max(run.horizon, before.days[-1] if before is not None else 0.0)
-    return svgcharts.lines(
+    chart = svgcharts.lines(
         series,
         horizon,
         10.0,
         tr("Market share over time"),
         tr("day"),
-        tr("% of consumers who are customers"),
+        tr("customers, % of all consumers"),
         run.model.steps,
         scale,
     )
+    legend = "".join(
+        f"<div class='wom-line-legend wom-legend-{which}'><span class='wom-line-key "
+        f"wom-line-{which}'></span>{escape(text)}</div>"
+        for which, text in share_legend(lesson, tr)
+    )
+    return chart + legend
 
 
 def stages_chart(run: Run, tr: Translator, scale: float) -> str:
-    """Consumers in each stage, day by day, stacked."""
+    """Consumers in each stage but the first, day by day, stacked (the first would dwarf them)."""
     stages = run.model.funnel.stages
+    counts = np.array(run.counts).T
+    note = tr("Not drawn: {stage} {count}").format(
+        stage=stage_label(tr, stages[0]), count=f"{counts[0, -1]:,}"
+    )
     return svgcharts.stacked(
         np.array(run.days),
-        np.array(run.counts).T,
-        [stage_label(tr, s) for s in stages],
-        list(stage_colors(stages).values()),
+        counts[1:],
+        [stage_label(tr, s) for s in stages[1:]],
+        list(stage_colors(stages).values())[1:],
         run.horizon,
         tr("Consumers in each stage, day by day"),
         tr("day"),
         tr("consumers"),
         run.model.steps,
         scale,
+        note=note,
     )
 
 
@@ -1022,8 +1050,7 @@ def Page():
     tr = solara.use_memo(lambda: translator(lang.value), [lang.value])
     scale = 1.35 if presenter.value else 1.0
 
-    def refresh() -> None:
-        set_version(lambda k: k + 1)
+    refresh = solara.use_memo(lambda: lambda: set_version(lambda k: k + 1), [])
 
     def play() -> None:
         """Step at the chosen speed until paused or the run ends (in a thread of its own)."""
@@ -1046,10 +1073,11 @@ def Page():
         Header(tr, lang, presenter)
         with solara.Row(gap="24px", style={"align-items": "flex-start"}):
             with solara.Column(classes=["wom-panel"], gap="2px"):
-                Controls(lesson, tr, playing, speed, refresh, version)
+                shows = (lesson.scenario, lesson.settings, id(run), run.finished)
+                Controls(lesson, tr, playing, speed, refresh, shows)
             with solara.Column(classes=["wom-main"], gap="4px"):
                 Monitors(run, tr, version)
-                with solara.lab.Tabs(value=tab):
+                with solara.lab.Tabs(value=tab, lazy=True):
                     with solara.lab.Tab(tr("Network, funnel and market share")):
                         with solara.Columns([3, 2], gutters_dense=True):
                             NetworkPanel(run, tr, scale, version)

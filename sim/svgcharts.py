@@ -62,7 +62,10 @@ def funnel(
     """
     font = 15 * scale
     bar, gap = 26 * scale + 8, 20 * scale + 6
-    left, right = 0.25 * width, 0.74 * width  # stage names | bars | counts
+    count_width = font * 0.6 * len(f"{max(counts):,}") + 8
+    share_width = font * 0.85 * 0.6 * max(_width(s) for s in shares)
+    left = font * 0.55 * max(_width(name) for name in names) + 12  # stage names | bars | counts
+    right = width - count_width - share_width - 24
     centre, top_count = (left + right) / 2, max(max(counts), 1)
     title_y = font * 1.15
     body = [_text(0, title_y, title, font * 1.1, font_weight="600")]
@@ -76,7 +79,7 @@ def funnel(
             f'rx="3" fill="{color}"/>',
             _text(left - 10, mid, name, font, text_anchor="end"),
             _text(right + 10, mid, f"{count:,}", font, font_weight="600", class_="wom-count"),
-            _text(right + 10 + font * 3.3, mid, shares[i], font * 0.85, fill=FAINT),
+            _text(right + 16 + count_width, mid, shares[i], font * 0.85, fill=FAINT),
         ]
         y += bar + gap
     for i, conversion in enumerate(conversions):
@@ -100,11 +103,10 @@ def funnel(
 
 @dataclass(frozen=True)
 class Line:
-    """One line of a line chart: x and y values, a legend label, and how to draw it."""
+    """One line of a line chart: x and y values, and how to draw it."""
 
     x: np.ndarray
     y: np.ndarray
-    label: str
     color: str
     width: float = 3.0
     dashed: bool = False
@@ -125,13 +127,13 @@ def lines(
     """A line chart with a fixed x range 0..``x_max`` and a y axis from 0 to at least ``y_min_top``.
 
     The axis is fixed to the planned run, so the line grows across the chart as days pass; series
-    are drawn in order (the first underneath) and the legend sits above the plot.
+    are drawn in order (the first underneath), each ending in its ``end_label``. The legend is left
+    to the page, where long labels can wrap.
     """
     font = 14 * scale
     height = 0.62 * width + 40 * (scale - 1)
     top_y = font * 1.15
-    legend_y = top_y + font * 1.6
-    plot_top, plot_bottom = legend_y + font * 1.0, height - font * 2.6
+    plot_top, plot_bottom = top_y + font * 1.4, height - font * 2.6
     plot_left, plot_right = font * 3.6, width - font * 3.2
     y_top = max([y_min_top, *(float(np.max(s.y)) for s in series if len(s.y))])
     y_ticks = nice_ticks(y_top, 4)
@@ -175,7 +177,6 @@ def lines(
             transform=f"translate({font * 0.9:.1f} {(plot_top + plot_bottom) / 2:.1f}) rotate(-90)",
         )
     )
-    legend_x = plot_left
     for s in series:
         if not len(s.y):
             continue
@@ -196,17 +197,6 @@ def lines(
                     font_weight="600",
                 )
             )
-    for s in series:
-        body.append(
-            f'<line x1="{legend_x:.1f}" x2="{legend_x + 26 * scale:.1f}" '
-            f'y1="{legend_y - font * 0.35:.1f}" y2="{legend_y - font * 0.35:.1f}" '
-            f'stroke="{s.color}" stroke-width="{s.width * scale:.1f}"'
-            + (f' stroke-dasharray="{6 * scale:.0f} {4 * scale:.0f}"/>' if s.dashed else "/>")
-        )
-        body.append(
-            _text(legend_x + 32 * scale, legend_y, s.label, font * 0.9, class_="wom-legend")
-        )
-        legend_x += 32 * scale + font * 0.62 * _width(s.label) + 24 * scale
     return _svg(width, height, body, step, title, "wom-lines")
 
 
@@ -222,12 +212,16 @@ def stacked(
     step: int,
     scale: float = 1.0,
     width: float = 900,
+    note: str = "",
 ) -> str:
-    """Consumers per stage (rows of ``counts``) over ``x``, stacked in journey order, legend right."""
+    """Consumers per stage (rows of ``counts``) over ``x``, stacked in journey order, legend right.
+
+    ``note`` is a line under the title (e.g. what is left out).
+    """
     font = 14 * scale
     height = 0.45 * width + 40 * (scale - 1)
     top_y = font * 1.15
-    plot_top, plot_bottom = top_y + font * 1.2, height - font * 2.6
+    plot_top, plot_bottom = top_y + font * 2.6, height - font * 2.6
     plot_left = font * 3.6
     plot_right = width - font * 1.0 - max(font * 0.62 * _width(n) for n in names) - font * 5.5
     total = float(counts.sum(axis=0).max()) if counts.size else 1.0
@@ -239,7 +233,10 @@ def stacked(
     def sy(v: np.ndarray | float) -> np.ndarray:
         return plot_bottom - (plot_bottom - plot_top) * np.asarray(v) / max(y_ticks[-1], 1e-9)
 
-    body = [_text(0, top_y, title, font * 1.1, font_weight="600")]
+    body = [
+        _text(0, top_y, title, font * 1.1, font_weight="600"),
+        _text(0, top_y + font * 1.4, note, font * 0.9, fill=FAINT),
+    ]
     below = np.zeros(counts.shape[1])
     xs = sx(x)
     for row, color in zip(counts, colors, strict=True):
