@@ -416,6 +416,10 @@ class Run:
     """
 
     def __init__(self, scenario: str, settings: Settings):
+        if scenario not in catalogue():  # names only: the page cannot be made to open files
+            raise ValueError(
+                f"unknown scenario {scenario!r}; choose one of: {', '.join(catalogue())}"
+            )
         base = catalogue()[scenario]
         self.scenario, self.settings = scenario, settings
         self.model = MarketModel(customise(base, settings), seed=base.seed + settings.run)
@@ -704,7 +708,7 @@ def Controls(
         on_value=choose,
         classes=["wom-scenario"],
     )
-    solara.Text(catalogue()[lesson.scenario].description, classes=["wom-caption"])
+    solara.Text(tr(catalogue()[lesson.scenario].description), classes=["wom-caption"])
     with solara.Row(gap="8px", style={"margin-top": "10px", "flex-wrap": "wrap"}):
         solara.Button(
             tr("Reset"),
