@@ -591,6 +591,8 @@ STYLE = """
                background: #fafafa; }
 .wom-monitor-label { font-size: 0.85rem; color: #555; }
 .wom-monitor-value { font-size: 1.6rem; font-weight: 600; line-height: 1.2; }
+.wom-network-column { flex: 1 1 0; min-width: 0; }
+.wom-chart-column { flex: 0 1 30rem; max-width: 42%; }
 .wom-network-panel { height: calc(100vh - 330px); min-height: 340px; }
 .wom-legend-chip { display: inline-flex; align-items: center; gap: 4px; margin-right: 11px;
                    font-size: 0.9rem; white-space: nowrap; }
@@ -604,7 +606,7 @@ STYLE = """
 .wom-line-now { border-top: 3px solid #1a7f37; }
 .wom-line-before { border-top: 3px dashed #9a9a9a; }
 """
-PRESENTER_STYLE = "html { font-size: 22px !important; }"
+PRESENTER_STYLE = "html { font-size: 20px !important; }"
 
 
 @solara.component
@@ -675,11 +677,13 @@ def Controls(
     speed: solara.Reactive[int],
     refresh: Callable[[], None],
     shows: tuple,
+    presenter: bool,
 ):
     """Scenario, Reset / Step / Play, speed, and the sliders (grouped: the market, the levers).
 
     ``shows`` is what the controls depend on (scenario, sliders, run, whether it has ended): they
-    redraw when it changes, not on every day the run moves on.
+    redraw when it changes, not on every day the run moves on. In presenter mode only the buttons
+    and the speed are shown, in one row: the screen is left to what the class watches.
     """
     run, settings = lesson.run, lesson.settings
 
@@ -701,6 +705,49 @@ def Controls(
         lesson.choose(name)
         refresh()
 
+    def buttons() -> None:
+        with solara.Row(gap="8px", style={"flex-wrap": "wrap", "align-items": "center"}):
+            solara.Button(
+                tr("Reset"),
+                icon_name="mdi-restart",
+                on_click=reset,
+                color="warning" if lesson.pending else None,
+                classes=["wom-reset"],
+            )
+            solara.Button(
+                tr("Step"),
+                icon_name="mdi-step-forward",
+                on_click=step,
+                disabled=playing.value or run.finished,
+                classes=["wom-step"],
+            )
+            solara.Button(
+                tr("Pause") if playing.value else tr("Play"),
+                icon_name="mdi-pause" if playing.value else "mdi-play",
+                on_click=lambda: playing.set(not playing.value),
+                disabled=run.finished and not playing.value,
+                color="primary",
+                classes=["wom-play"],
+            )
+
+    def speed_slider() -> None:
+        _knob_label(tr("Speed"), tr("{value} days per second").format(value=speed.value))
+        with solara.Div(classes=["wom-knob-speed"]):
+            solara.SliderInt(
+                "",
+                value=SPEEDS.index(speed.value),
+                min=0,
+                max=len(SPEEDS) - 1,
+                on_value=lambda i: speed.set(SPEEDS[i]),
+                thumb_label=False,
+            )
+
+    if presenter:
+        with solara.Row(gap="28px", style={"align-items": "center", "margin-bottom": "6px"}):
+            buttons()
+            with solara.Div(style={"width": "16rem"}):
+                speed_slider()
+        return
     solara.Select(
         tr("Scenario"),
         value=lesson.scenario,
@@ -709,43 +756,13 @@ def Controls(
         classes=["wom-scenario"],
     )
     solara.Text(tr(catalogue()[lesson.scenario].description), classes=["wom-caption"])
-    with solara.Row(gap="8px", style={"margin-top": "10px", "flex-wrap": "wrap"}):
-        solara.Button(
-            tr("Reset"),
-            icon_name="mdi-restart",
-            on_click=reset,
-            color="warning" if lesson.pending else None,
-            classes=["wom-reset"],
-        )
-        solara.Button(
-            tr("Step"),
-            icon_name="mdi-step-forward",
-            on_click=step,
-            disabled=playing.value or run.finished,
-            classes=["wom-step"],
-        )
-        solara.Button(
-            tr("Pause") if playing.value else tr("Play"),
-            icon_name="mdi-pause" if playing.value else "mdi-play",
-            on_click=lambda: playing.set(not playing.value),
-            disabled=run.finished and not playing.value,
-            color="primary",
-            classes=["wom-play"],
-        )
+    with solara.Div(style={"margin-top": "10px"}):
+        buttons()
     solara.Text(  # always there (empty if nothing is pending): a steady layout keeps slider focus
         tr("Press Reset to start a market with these settings.") if lesson.pending else "",
         classes=["wom-pending"],
     )
-    _knob_label(tr("Speed"), tr("{value} days per second").format(value=speed.value))
-    with solara.Div(classes=["wom-knob-speed"]):
-        solara.SliderInt(
-            "",
-            value=SPEEDS.index(speed.value),
-            min=0,
-            max=len(SPEEDS) - 1,
-            on_value=lambda i: speed.set(SPEEDS[i]),
-            thumb_label=False,
-        )
+    speed_slider()
     solara.Text(tr("The market"), classes=["wom-section"])
     network_labels = [label for label in NETWORKS if label != "from file"]
     if settings.network == "from file":
@@ -1052,7 +1069,8 @@ def Page():
     version, set_version = solara.use_state(0)  # bumped to redraw after the lesson changed
     lesson = solara.use_memo(lambda: Lesson(opening()), [])
     tr = solara.use_memo(lambda: translator(lang.value), [lang.value])
-    scale = 1.35 if presenter.value else 1.0
+    scale = 1.35 if presenter.value else 1.0  # dots; the page's own text grows by CSS
+    chart_scale = 1.15 if presenter.value else 1.0  # charts also grow with the wider column
 
     refresh = solara.use_memo(lambda: lambda: set_version(lambda k: k + 1), [])
 
@@ -1075,25 +1093,29 @@ def Page():
     run = lesson.run
     with solara.Column(classes=["wom-page"], gap="0px"):
         Header(tr, lang, presenter)
+        shows = (lesson.scenario, lesson.settings, id(run), run.finished)
         with solara.Row(gap="24px", style={"align-items": "flex-start"}):
-            with solara.Column(classes=["wom-panel"], gap="2px"):
-                shows = (lesson.scenario, lesson.settings, id(run), run.finished)
-                Controls(lesson, tr, playing, speed, refresh, shows)
+            if not presenter.value:
+                with solara.Column(classes=["wom-panel"], gap="2px"):
+                    Controls(lesson, tr, playing, speed, refresh, shows, False)
             with solara.Column(classes=["wom-main"], gap="4px"):
+                if presenter.value:
+                    Controls(lesson, tr, playing, speed, refresh, shows, True)
                 Monitors(run, tr, version)
                 with solara.lab.Tabs(value=tab, lazy=True):
                     with solara.lab.Tab(tr("Network, funnel and market share")):
-                        with solara.Columns([3, 2], gutters_dense=True):
-                            NetworkPanel(run, tr, scale, version)
-                            with solara.Column(gap="18px"):
+                        with solara.Row(gap="20px", style={"align-items": "flex-start"}):
+                            with solara.Div(classes=["wom-network-column"]):
+                                NetworkPanel(run, tr, scale, version)
+                            with solara.Column(gap="14px", classes=["wom-chart-column"]):
                                 solara.HTML(
-                                    tag="div", unsafe_innerHTML=funnel_chart(run, tr, scale)
+                                    tag="div", unsafe_innerHTML=funnel_chart(run, tr, chart_scale)
                                 )
                                 solara.HTML(
-                                    tag="div", unsafe_innerHTML=share_chart(lesson, tr, scale)
+                                    tag="div", unsafe_innerHTML=share_chart(lesson, tr, chart_scale)
                                 )
                     with solara.lab.Tab(tr("Stages day by day")):
-                        solara.HTML(tag="div", unsafe_innerHTML=stages_chart(run, tr, scale))
+                        solara.HTML(tag="div", unsafe_innerHTML=stages_chart(run, tr, chart_scale))
                     with solara.lab.Tab(tr("About this model")):
                         solara.HTML(
                             tag="div", unsafe_innerHTML=about_html(tr), classes=["wom-about"]

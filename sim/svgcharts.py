@@ -61,7 +61,7 @@ def funnel(
     (``conversions``: one fewer than the stages); beside each bar are its count and ``shares``.
     """
     font = 15 * scale
-    bar, gap = 26 * scale + 8, 20 * scale + 6
+    bar, gap = 22 * scale + 6, 16 * scale + 6
     count_width = font * 0.6 * len(f"{max(counts):,}") + 8
     share_width = font * 0.85 * 0.6 * max(_width(s) for s in shares)
     left = font * 0.55 * max(_width(name) for name in names) + 12  # stage names | bars | counts
@@ -131,7 +131,7 @@ def lines(
     to the page, where long labels can wrap.
     """
     font = 14 * scale
-    height = 0.62 * width + 40 * (scale - 1)
+    height = 0.5 * width + 40 * (scale - 1)
     top_y = font * 1.15
     plot_top, plot_bottom = top_y + font * 1.4, height - font * 2.6
     plot_left, plot_right = font * 3.6, width - font * 3.2
