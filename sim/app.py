@@ -236,6 +236,20 @@ def _with_lever(levers: list[dict], kind: str, values: dict[str, Any] | None) ->
     )
 
 
+def wom_rates(scenario: Scenario) -> dict[str, float]:
+    """Each funnel move's probability per share received, where it has one.
+
+    The only place the app reads the funnel's transitions; transitions keyed by channel (the
+    engine being rewritten) expose ``rate("wom")``, the current ones ``wom``.
+    """
+    rates = {}
+    for move in scenario.funnel.funnel().transitions:
+        rate = move.rate("wom") if hasattr(move, "rate") else move.wom
+        if rate:
+            rates[move.name] = rate
+    return rates
+
+
 def customise(scenario: Scenario, settings: Settings) -> Scenario:
     """``scenario`` changed where ``settings`` differ from :func:`settings_of` it (``run`` aside)."""
     was = settings_of(scenario)
@@ -253,12 +267,9 @@ def customise(scenario: Scenario, settings: Settings) -> Scenario:
     if changed & {"n", "network", "friends", "rewiring"} and kind != "edgelist":
         doc["network"] = _network_doc(kind, settings.n, settings.friends, settings.rewiring)
     if "wom" in changed:
-        funnel = scenario.funnel.funnel()
         edits = doc["funnel"].setdefault("transitions", {})
-        for move in funnel.transitions:
-            if move.wom > 0:
-                wom = min(1.0, move.wom * settings.wom)
-                edits[move.name] = {**edits.get(move.name, {}), "wom": wom}
+        for name, rate in wom_rates(scenario).items():
+            edits[name] = {**edits.get(name, {}), "wom": min(1.0, rate * settings.wom)}
     levers = doc.get("levers", [])
     if "ad_reach" in changed:
         reach = {"reach": settings.ad_reach, "budget": None} if settings.ad_reach else None
@@ -826,7 +837,7 @@ MONITOR_HINTS = {
     "customers": N_("Consumers who have bought and not left."),
     "share": N_("Customers now, as a share of all consumers."),
     "cac": N_("Marketing money spent per customer won so far."),
-    "k": N_("Customers won by word of mouth, per consumer who shared."),
+    "k": N_("Customers won by word of mouth per customer; above 1, the brand spreads by itself."),
     "friends": N_("Share of the customers won so far who came through a friend."),
 }
 
@@ -1027,8 +1038,9 @@ ABOUT = (
         "p",
         N_(
             "Cost per customer is the marketing money spent per customer won. The viral "
-            "coefficient K is the number of customers won by word of mouth per consumer who "
-            "shared. The funnel counts everyone who has reached a stage at some time in this run."
+            "coefficient K is the number of customers each customer wins by word of mouth: above "
+            "1, the brand spreads by itself. The funnel counts everyone who has reached a stage "
+            "at some time in this run."
         ),
     ),
     ("p", N_("Sliders take effect when you press Reset. The run before stays on the chart.")),

@@ -4,7 +4,8 @@ Needs ``/usr/bin/chromium`` (``apt-get install chromium``; ``.ci/run`` installs 
 ``playwright`` package; never ``playwright install``. The page must load with every request
 answered by the app itself: none may fail and none may leave 127.0.0.1 (the machine is offline).
 Screenshots (English, Traditional and Simplified Chinese, presenter mode) are written to
-``artifacts/`` (git-ignored) or to ``$WOM_SIM_ARTIFACTS``.
+``$WOM_SIM_ARTIFACTS`` (default: ``wom-sim-artifacts`` in the temporary folder, outside the
+repository).
 """
 
 import os
@@ -12,6 +13,7 @@ import re
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -33,7 +35,9 @@ CHROMIUM_ARGS = [
     "--no-first-run",
     "--disable-quic",
 ]
-ARTIFACTS = Path(os.environ.get("WOM_SIM_ARTIFACTS", ROOT / "artifacts"))
+ARTIFACTS = Path(
+    os.environ.get("WOM_SIM_ARTIFACTS", Path(tempfile.gettempdir()) / "wom-sim-artifacts")
+)
 VIEWPORT = {"width": 1400, "height": 900}
 
 pytestmark = [
