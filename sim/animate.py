@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from sim import plots
+from sim.i18n import Translator, translator
 from sim.model import MarketModel
 from sim.scenario import Scenario
 
@@ -27,23 +28,34 @@ def stage_history(model: MarketModel) -> tuple[np.ndarray, np.ndarray]:
     return np.array(record["day"], dtype=float), counts
 
 
-def animate(scenario: Scenario, out: Path, frames: int, every: int = 1, fps: int = 10) -> None:
+def animate(
+    scenario: Scenario,
+    out: Path,
+    frames: int,
+    every: int = 1,
+    fps: int = 10,
+    tr: Translator | None = None,
+) -> None:
     """Write a movie of ``frames`` frames, the state after 0, ``every``, 2·``every``... steps.
 
-    The file appears only when complete (written under a temporary name, then renamed).
+    The file appears only when complete (written under a temporary name, then renamed). Labels
+    are in the translator's language (English by default).
     """
+    tr = tr or translator()
     model = MarketModel(scenario)
     fig, network, funnel = plots.diffusion_figure(
-        model.network, model.funnel.stages, horizon=(frames - 1) * every * model.dt
+        model.network, model.funnel.stages, horizon=(frames - 1) * every * model.dt, tr=tr
     )
-    title = fig.suptitle("")
+    with plots.typeset(tr):
+        title = fig.suptitle("")
 
     def draw(frame: int) -> None:
         while model.steps < frame * every:
             model.step()
         network.paint(model.population.stage)
         funnel.draw(*stage_history(model))
-        title.set_text(f"{scenario.name}: day {model.steps * model.dt:g}")
+        day = f"{model.steps * model.dt:g}"
+        title.set_text(tr("{scenario}: day {day}").format(scenario=scenario.name, day=day))
 
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.stem}.{secrets.token_hex(4)}.tmp{out.suffix}")  # usual permissions

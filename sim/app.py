@@ -35,7 +35,8 @@ import solara.lab
 from scipy.spatial import cKDTree
 
 from sim import layout, svgcharts
-from sim.i18n import LANGUAGES, Translator, check_language, translator
+from sim.i18n import LANGUAGES, Translator, browser_language, check_language, translator
+from sim.i18n import gettext_noop as N_
 from sim.model import MarketModel
 from sim.plots import stage_colors
 from sim.scenario import Scenario, ScenarioError, load_scenario, scenario_from_dict
@@ -55,15 +56,9 @@ LANGUAGE_NAMES = {"en": "English", "zh-TW": "繁體中文", "zh-CN": "简体中�
 """Each language in its own script, as the picker shows it."""
 
 
-def N_(message: str) -> str:
-    """Mark a message for the catalogue where it is defined; it is translated where shown."""
-    return message
-
-
 def stage_label(tr: Translator, stage: str) -> str:
     """A funnel stage's display name in ``tr``'s language (the catalogue's stage labels)."""
-    label = getattr(tr, "label", None)  # sim.i18n translators that know identifiers' labels
-    return label("stage", stage) if label is not None else tr(stage)
+    return tr.label("stage", stage)
 
 
 NETWORKS = {
@@ -112,30 +107,6 @@ def opening() -> str:
 
 
 # ------------------------------------------------------------------------------------ language
-def browser_language(accept_language: str | None) -> str:
-    """The supported language a browser's Accept-Language header prefers; English otherwise.
-
-    Chinese in Taiwan, Hong Kong or Macau, or in Traditional script, is zh-TW; other Chinese is
-    zh-CN; any English is en. Languages are taken in order of their q-values.
-    """
-    wanted = []
-    for position, part in enumerate((accept_language or "").split(",")):
-        tag, _, params = part.strip().partition(";")
-        try:
-            q = float(params.strip()[2:]) if params.strip().startswith("q=") else 1.0
-        except ValueError:
-            q = 0.0
-        if tag and q > 0:
-            wanted.append((-q, position, tag.strip().lower()))
-    for _, _, tag in sorted(wanted):
-        if tag.startswith("zh"):
-            traditional = {"hant", "tw", "hk", "mo"} & set(tag.split("-")[1:])
-            return "zh-TW" if traditional else "zh-CN"
-        if tag == "en" or tag.startswith("en-"):
-            return "en"
-    return "en"
-
-
 def opening_language(headers: dict[str, list[str]] | None) -> str:
     """The page's first language: ``run.py app --lang``, else the browser's, else English."""
     chosen = os.environ.get(LANG_ENV)

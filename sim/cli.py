@@ -13,6 +13,7 @@ from pathlib import Path
 
 import tomli_w
 
+from sim.i18n import LANGUAGES, Translator, check_language, locale_language, translator
 from sim.scenario import ScenarioError, load_scenario
 
 EXAMPLES = """examples:
@@ -36,6 +37,24 @@ def _add_scenario_args(p: argparse.ArgumentParser) -> None:
         help="override a scenario value, e.g. network.p=0.3 or levers.0.reach=0.1 "
         "(repeatable; values are TOML, bare words are strings)",
     )
+
+
+def _add_lang_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--lang",
+        help=f"language of the summary, figures and report: {', '.join(LANGUAGES)} (default: "
+        "the locale's, from LANGUAGE, LC_ALL, LC_MESSAGES or LANG; English if none of ours)",
+    )
+
+
+def language(args: argparse.Namespace) -> str:
+    """The language ``--lang`` names, else the locale's; a bad ``--lang`` is a usage error."""
+    if args.lang is None:
+        return locale_language()
+    try:
+        return check_language(args.lang)
+    except ValueError as err:
+        raise ScenarioError([str(err)]) from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -67,6 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="also write referrals.csv: the referral tree (referrer, referee, step, channel)",
     )
+    _add_lang_arg(run)
 
     validate = sub.add_parser(
         "validate",
@@ -113,6 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     animate.add_argument("--every", type=int, default=1, help="steps between frames (default 1)")
     animate.add_argument("--fps", type=int, default=10, help="frames per second (default 10)")
+    _add_lang_arg(animate)
 
     experiment = sub.add_parser(
         "experiment",
@@ -148,6 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="override an experiment value, e.g. replicates=3, steps=60, "
         "set.population.n=2000 (repeatable; values are TOML)",
     )
+    _add_lang_arg(experiment)
     return parser
 
 
@@ -174,6 +196,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from sim.model import MarketModel  # imported here so that --help and errors stay fast
     from sim.outputs import write_run
 
+    tr = translator(language(args))
     overrides = list(args.overrides)
     overrides += [f"seed={args.seed}"] if args.seed is not None else []
     overrides += [f"steps={args.steps}"] if args.steps is not None else []
@@ -183,39 +206,65 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise ScenarioError([f"--out {out}: already exists and is not empty; choose a new folder"])
     start = time.perf_counter()
     model = MarketModel(scenario).run()
-    summary = write_run(model, out, referrals=args.referrals)
-    print(describe(summary, time.perf_counter() - start))
-    print(f"  wrote {out}/")
+    summary = write_run(model, out, referrals=args.referrals, tr=tr)
+    print(describe(summary, time.perf_counter() - start, tr))
+    print(tr("  wrote {path}/").format(path=out))
     return 0
 
 
-def describe(s: dict, seconds: float) -> str:
-    """A short summary of a run a person can read."""
-    n = s["n"]
-    when = ", ".join(
-        f"{p}% by step {s[k]}" if s[k] is not None else f"{p}% not reached"
+def describe(s: dict, seconds: float, tr: Translator | None = None) -> str:
+    """A short summary of a run a person can read, in the translator's language (English by default)."""
+    tr = tr or translator()
+    comma = tr.pgettext("list separator", ", ")
+    na = tr("n/a")
+    when = comma.join(
+        (
+            tr("{percent}% by step {step}").format(percent=p, step=s[k])
+            if s[k] is not None
+            else tr("{percent}% not reached").format(percent=p)
+        )
         for p, k in ((10, "t10"), (50, "t50"))
     )
     by_source = s["customers_by_source"]
     total = max(1, sum(by_source.values()))
-    sources = ", ".join(
-        f"{k.replace('_', ' ')} {100 * v / total:.0f}%" for k, v in by_source.items() if v
+    sources = comma.join(
+        f"{tr.label('source', k)} {100 * v / total:.0f}%" for k, v in by_source.items() if v
     )
-    cac = f"{s['cac']:,.2f}" if s["cac"] is not None else "n/a"
-    roi = f"{s['roi']:.2f}" if s["roi"] is not None else "n/a"
-    k = f"{s['viral_k']:.2f}" if s["viral_k"] is not None else "n/a"
-    dark = f"{100 * s['dark_share']:.0f}% dark" if s["dark_share"] is not None else "none"
-    return "\n".join(
-        [
-            f"{s['scenario']} (seed {s['seed']}): {n:,} consumers, {s['steps']} steps "
-            f"of {s['dt']:g} day, {seconds:.1f} s",
-            f"  customers now {s['final_customers']:,} ({100 * s['market_share']:.1f}% of the market); "
-            f"acquired {s['cum_customers']:,}; {when}",
-            f"  acquired by source: {sources or 'none'}",
-            f"  marketing cost {s['total_cost']:,.2f}; per acquired customer {cac}; "
-            f"revenue {s['revenue']:,.2f}; margin {s['margin']:,.2f}; ROI {roi}",
-            f"  shares {s['shares']:,} ({dark}); viral coefficient K {k}",
-        ]
+    dark = (
+        tr("{percent}% dark social").format(percent=f"{100 * s['dark_share']:.0f}")
+        if s["dark_share"] is not None
+        else tr("none")
+    )
+    lines = [
+        tr("{scenario} (seed {seed}): {n} consumers, {steps} steps of {dt} day, {seconds} s"),
+        tr("  customers now {customers} ({share}% of the market); acquired {acquired}; {when}"),
+        tr("  acquired by source: {sources}"),
+        tr(
+            "  marketing cost {cost}; per acquired customer (CAC) {cac}; revenue {revenue}; "
+            "margin {margin}; ROI {roi}"
+        ),
+        tr("  shares {shares} ({dark}); viral coefficient K {k}"),
+    ]
+    return "\n".join(lines).format(
+        scenario=s["scenario"],
+        seed=s["seed"],
+        n=f"{s['n']:,}",
+        steps=s["steps"],
+        dt=f"{s['dt']:g}",
+        seconds=f"{seconds:.1f}",
+        customers=f"{s['final_customers']:,}",
+        share=f"{100 * s['market_share']:.1f}",
+        acquired=f"{s['cum_customers']:,}",
+        when=when,
+        sources=sources or tr("none"),
+        cost=f"{s['total_cost']:,.2f}",
+        cac=f"{s['cac']:,.2f}" if s["cac"] is not None else na,
+        revenue=f"{s['revenue']:,.2f}",
+        margin=f"{s['margin']:,.2f}",
+        roi=f"{s['roi']:.2f}" if s["roi"] is not None else na,
+        shares=f"{s['shares']:,}",
+        dark=dark,
+        k=f"{s['viral_k']:.2f}" if s["viral_k"] is not None else na,
     )
 
 
@@ -227,20 +276,27 @@ def cmd_experiment(args: argparse.Namespace) -> int:
         raise ScenarioError([f"--workers must be >= 1 (got {args.workers})"])
     if args.workers is not None and args.scheduler:
         raise ScenarioError(["--workers and --scheduler exclude each other (Dask has its own)"])
+    lang = language(args)
     exp = load_experiment(args.experiment, args.overrides)
     try:
         result = run_experiment(
-            exp, args.out, workers=args.workers, scheduler=args.scheduler, resume=args.resume
+            exp,
+            args.out,
+            workers=args.workers,
+            scheduler=args.scheduler,
+            resume=args.resume,
+            lang=lang,
         )
     except Interrupted as err:
         print(err, file=sys.stderr)
         return 130
+    tr = translator(lang)
     if result is None:
-        print(f"{exp.name}: every run is already finished; nothing to resume")
+        print(tr("{name}: every run is already finished; nothing to resume").format(name=exp.name))
         return 0
     for line in result.failures():
         print(f"error: {line}", file=sys.stderr)
-    print(result.describe())
+    print(result.describe(tr))
     return 1 if result.failed else 0
 
 
@@ -249,13 +305,8 @@ def cmd_app(args: argparse.Namespace) -> int:
     # before solara reads its settings: no telemetry, no "runs on Solara" banner over the page
     os.environ.update(SOLARA_TELEMETRY_MIXPANEL_ENABLE="False", SOLARA_THEME_SHOW_BANNER="False")
     from sim.app import LANG_ENV, START_ENV, Run, catalogue, opening, picture, settings_of
-    from sim.i18n import check_language
 
-    if args.lang is not None:
-        try:
-            check_language(args.lang)
-        except ValueError as err:
-            raise ScenarioError([str(err)]) from None
+    lang = language(args) if args.lang is not None else None  # the browser's otherwise
     if args.scenario is not None:
         load_scenario(args.scenario)  # bad files fail here, with the usual messages
     if not 1 <= args.port <= 65535:
@@ -269,8 +320,8 @@ def cmd_app(args: argparse.Namespace) -> int:
         ) from None
     if args.scenario is not None:
         os.environ[START_ENV] = str(args.scenario.resolve())
-    if args.lang is not None:
-        os.environ[LANG_ENV] = args.lang
+    if lang is not None:
+        os.environ[LANG_ENV] = lang
     start = opening()  # compile the step and layout kernels now, not on the class's first click
     warm = Run(start, settings_of(catalogue()[start]))
     warm.step()
@@ -292,6 +343,7 @@ def cmd_animate(args: argparse.Namespace) -> int:
     from sim import plots
     from sim.animate import MOVIE_TYPES, animate
 
+    tr = translator(language(args))
     scenario = load_scenario(args.scenario, args.overrides)
     frames = args.frames if args.frames is not None else scenario.steps // max(args.every, 1) + 1
     problems = [
@@ -310,8 +362,13 @@ def cmd_animate(args: argparse.Namespace) -> int:
     if problems:
         raise ScenarioError(problems)
     start = time.perf_counter()
-    animate(scenario, args.out, frames, args.every, args.fps)
-    print(f"wrote {args.out}: {frames} frames, {time.perf_counter() - start:.1f} s")
+    animate(scenario, args.out, frames, args.every, args.fps, tr=tr)
+    seconds = f"{time.perf_counter() - start:.1f}"
+    print(
+        tr("wrote {path}: {frames} frames, {seconds} s").format(
+            path=args.out, frames=frames, seconds=seconds
+        )
+    )
     return 0
 
 

@@ -47,6 +47,7 @@ from pydantic import (
 from tqdm import tqdm
 
 from sim import __version__, report, summary
+from sim.i18n import Translator, translator
 from sim.metrics import clean
 from sim.model import MarketModel
 from sim.outputs import write_atomic
@@ -620,14 +621,28 @@ class ExperimentResult:
         """Runs that raised."""
         return int((self.runs["status"] != "ok").sum())
 
-    def describe(self) -> str:
-        """One line: runs, failures, time, where the results are."""
+    def describe(self, tr: Translator | None = None) -> str:
+        """One line: runs, failures, time, where the results are (in the translator's language)."""
+        tr = tr or translator()
         done = len(self.runs) - self.resumed
-        rate = f", {done / self.seconds:.2f} runs/s" if done and self.seconds > 0 else ""
-        resumed = f", {self.resumed} resumed from disk" if self.resumed else ""
-        return (
-            f"{self.runs['experiment'].iloc[0]}: {len(self.runs)} runs ({self.failed} failed"
-            f"{resumed}) in {self.seconds:.1f} s on {self.engine}{rate}; wrote {self.out}/"
+        rate = (
+            tr(", {rate} runs/s").format(rate=f"{done / self.seconds:.2f}")
+            if done and self.seconds > 0
+            else ""
+        )
+        resumed = tr(", {n} resumed from disk").format(n=self.resumed) if self.resumed else ""
+        return tr(
+            "{name}: {runs} runs ({failed} failed{resumed}) in {seconds} s on {engine}{rate}; "
+            "wrote {path}/"
+        ).format(
+            name=self.runs["experiment"].iloc[0],
+            runs=len(self.runs),
+            failed=self.failed,
+            resumed=resumed,
+            seconds=f"{self.seconds:.1f}",
+            engine=self.engine,
+            rate=rate,
+            path=self.out,
         )
 
     def failures(self, limit: int = 5) -> list[str]:
@@ -653,6 +668,7 @@ def run_experiment(
     resume: bool = False,
     progress: bool = True,
     figures: bool = True,
+    lang: str = "en",
 ) -> ExperimentResult | None:
     """Run every run of ``exp`` not yet on disk in ``out`` and write the consolidated results.
 
@@ -665,14 +681,18 @@ def run_experiment(
         progress: show a progress bar on stderr (only when it is a terminal).
         figures: write ``figures/`` and ``report.html`` (seconds of plotting; the data files are
             always written).
+        lang: the language of the figures and the report (see :data:`sim.i18n.LANGUAGES`); the
+            data files are the same in every language.
 
     Returns:
         The result, or None when ``resume`` found the batch already complete.
 
     Raises:
         ScenarioError: bad input, before anything is written.
+        ValueError: ``lang`` is not one of :data:`sim.i18n.LANGUAGES`.
         Interrupted: on Ctrl-C, once the runs finished so far are safe.
     """
+    tr = translator(lang) if figures else None  # a bad language fails here, before any run
     out = Path("results") / exp.name if out is None else out
     specs = expand(exp)
     store = Store(out)
@@ -732,11 +752,12 @@ def run_experiment(
         "finished": _now(),
         "seconds": round(seconds, 3),
         "fingerprint": key,
+        "lang": lang,
         "versions": _versions(),
         "git": _git(),
     }
     sizes = {s.scenario_name: s.scenario.population.n for s in specs}
-    _write_outputs(out, exp, runs, frames, table, meta, sizes, figures)
+    _write_outputs(out, exp, runs, frames, table, meta, sizes, tr)
     if result.failed == 0:
         store.discard()
     return result
@@ -750,18 +771,19 @@ def _write_outputs(
     table: pd.DataFrame,
     meta: dict[str, Any],
     sizes: dict[str, int],
-    figures: bool,
+    tr: Translator | None,
 ) -> None:
     """Consolidated files, each written atomically; meta.json last.
 
-    ``sizes`` (consumers per market) scales the adoption figure.
+    ``sizes`` (consumers per market) scales the adoption figure; ``figures/`` and the report are
+    written in the language of ``tr``, or not at all without one.
     """
     write_atomic(out / "runs.parquet", _parquet(runs))
     for name, frame in frames.items():
         if frame is not None:
             write_atomic(out / f"{name}.parquet", _parquet(frame))
     write_atomic(out / "summary.csv", table.to_csv(index=False))
-    if figures:
+    if tr is not None:
         variant, point = sweep_columns(exp)
         made = report.figures(
             runs,
@@ -772,9 +794,10 @@ def _write_outputs(
             point=point,
             groups=sweep_groups(exp),
             sizes=sizes,
+            tr=tr,
         )
         _replace_dir(out / "figures", {name: png for name, (_, png) in made.items()})
-        page = report.render(exp, runs, table, made, meta, variant=variant, point=point)
+        page = report.render(exp, runs, table, made, meta, variant=variant, point=point, tr=tr)
         write_atomic(out / "report.html", page)
     write_atomic(out / "meta.json", json.dumps(clean(meta), indent=2) + "\n")
 

@@ -14,6 +14,7 @@ from typing import Any
 import tomli_w
 
 from sim import __version__, plots
+from sim.i18n import Translator, translator
 from sim.metrics import clean, referral_tree
 from sim.model import MarketModel
 
@@ -70,24 +71,29 @@ def run_summary(model: MarketModel) -> dict[str, Any]:
     return clean({**meta, **model.outcomes()})
 
 
-def write_run(model: MarketModel, out: Path, referrals: bool = False) -> dict[str, Any]:
+def write_run(
+    model: MarketModel, out: Path, referrals: bool = False, tr: Translator | None = None
+) -> dict[str, Any]:
     """Write a finished run's files into ``out`` (which must not exist or be empty).
 
-    With ``referrals``, also the referral tree as ``referrals.csv``.
+    With ``referrals``, also the referral tree as ``referrals.csv``. The figures' labels are in
+    the translator's language (English by default); the data files are the same in every language.
     """
+    tr = tr or translator()
     steps = model.timeseries()
     summary = run_summary(model)
-    title = f"{model.spec.name} (seed {model.seed})"
+    title = tr("{scenario} (seed {seed})").format(scenario=model.spec.name, seed=model.seed)
     with staged_dir(out) as tmp:
         steps.to_csv(tmp / "timeseries.csv", index=False)
         (tmp / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
         doc = {**model.spec.to_dict(), "seed": model.seed, "steps": model.steps}
         (tmp / "scenario.toml").write_text(tomli_w.dumps(doc))
+        customer_stages = model.funnel.customer_stages
         plots.save(
-            plots.adoption_figure(steps, model.population.n, model.funnel.customer_stages, title),
+            plots.adoption_figure(steps, model.population.n, customer_stages, title, tr),
             tmp / "adoption.png",
         )
-        plots.save(plots.stages_figure(steps, model.funnel.stages, title), tmp / "stages.png")
+        plots.save(plots.stages_figure(steps, model.funnel.stages, title, tr), tmp / "stages.png")
         if referrals:
             referral_tree(model).to_csv(tmp / "referrals.csv", index=False)
     return summary

@@ -340,6 +340,19 @@ def _visible_texts(box) -> list[str]:
     return texts
 
 
+class _Fake:
+    """A translator that marks what it translates with ``pattern``."""
+
+    def __init__(self, pattern: str):
+        self.pattern = pattern
+
+    def __call__(self, message: str) -> str:
+        return self.pattern.format(message)
+
+    def label(self, kind: str, name: str) -> str:
+        return self.pattern.format(name)
+
+
 @pytest.fixture
 def page():
     box, rc = solara.render(Page(), handle_error=False)
@@ -405,7 +418,7 @@ def test_page_presenter_mode_enlarges_text_and_dots(page):
 def test_every_visible_string_goes_through_the_session_translator(monkeypatch):
     """With a translator that brackets what it translates, no English is left unbracketed on
     the page (numbers, scenario names and language names aside)."""
-    monkeypatch.setattr(app, "translator", lambda lang: lambda message: f"⟦{message}⟧")
+    monkeypatch.setattr(app, "translator", lambda lang: _Fake("⟦{}⟧"))
     box, rc = solara.render(Page(), handle_error=False)
     _step(rc, 30)
     for tab in range(3):
@@ -425,7 +438,7 @@ def test_language_picker_switches_this_session_only(monkeypatch):
 
     def fake(lang):
         made.append(lang)
-        return lambda message: f"{lang}:{message}"
+        return _Fake(lang + ":{}")
 
     monkeypatch.setattr(app, "translator", fake)
     _, rc_a = solara.render(Page(), handle_error=False)

@@ -8,12 +8,10 @@ Screenshots (English, Traditional and Simplified Chinese, presenter mode) are wr
 repository).
 """
 
-import os
 import re
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -22,22 +20,8 @@ import pytest
 
 from sim.i18n import translator
 
-from .conftest import ROOT
+from .conftest import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, ROOT
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",  # required as root
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
-ARTIFACTS = Path(
-    os.environ.get("WOM_SIM_ARTIFACTS", Path(tempfile.gettempdir()) / "wom-sim-artifacts")
-)
 VIEWPORT = {"width": 1400, "height": 900}
 
 pytestmark = [
