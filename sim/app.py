@@ -363,15 +363,20 @@ def knob_range(knob: Knob, settings: Settings) -> tuple[float, float]:
     return knob.lo, max(knob.hi, knob.shown(settings))
 
 
+def labelled(tr: Translator, label: str, value: str) -> str:
+    """ "label: value" as the language writes it (Chinese uses a full-width colon)."""
+    return tr("{label}: {value}").format(label=label, value=value)
+
+
 def describe_setting(key: str, settings: Settings, tr: Translator) -> str:
     """One setting as "label: value unit", as in the legend of the run before."""
     if key == "network":
-        return f"{tr('Network')}: {tr(settings.network)}"
+        return labelled(tr, tr("Network"), tr(settings.network))
     if key == "seeding_rule":
-        return f"{tr('Seeds chosen')}: {tr(SEEDING_RULES[settings.seeding_rule])}"
+        return labelled(tr, tr("Seeds chosen"), tr(SEEDING_RULES[settings.seeding_rule]))
     knob = KNOB[key]
     label = REWIRING_LABELS.get(settings.network, knob.label) if key == "rewiring" else knob.label
-    return f"{tr(label)}: {knob.describe(settings, tr)}"
+    return labelled(tr, tr(label), knob.describe(settings, tr))
 
 
 def differences(before: Settings, now: Settings) -> list[str]:
@@ -613,21 +618,17 @@ def Header(tr: Translator, lang: solara.Reactive[str], presenter: solara.Reactiv
         )
 
 
-def _knob_label(label: str, value: str) -> None:
-    solara.HTML(
-        tag="div",
-        unsafe_innerHTML=(
-            f"<b>{escape(label)}</b>: <span class='wom-knob-value'>{escape(value)}</span>"
-        ),
-        classes=["wom-knob-label"],
-    )
+def _knob_label(tr: Translator, label: str, value: str) -> None:
+    bold = f"<b>{escape(label)}</b>"
+    shown = f"<span class='wom-knob-value'>{escape(value)}</span>"
+    solara.HTML(tag="div", unsafe_innerHTML=labelled(tr, bold, shown), classes=["wom-knob-label"])
 
 
 @solara.component
 def KnobSlider(knob: Knob, settings: Settings, tr: Translator, on_change: Callable, label: str):
     """One slider with its label and its value in words, e.g. "Ad reach: 20 % of prospects"."""
     lo, hi = knob_range(knob, settings)
-    _knob_label(tr(label), knob.describe(settings, tr))
+    _knob_label(tr, tr(label), knob.describe(settings, tr))
     with solara.Div(classes=[f"wom-knob-{knob.key}"]):
         if knob.digits:
             solara.SliderFloat(
@@ -713,7 +714,7 @@ def Controls(
             )
 
     def speed_slider() -> None:
-        _knob_label(tr("Speed"), tr("{value} days per second").format(value=speed.value))
+        _knob_label(tr, tr("Speed"), tr("{value} days per second").format(value=speed.value))
         with solara.Div(classes=["wom-knob-speed"]):
             solara.SliderInt(
                 "",
@@ -748,7 +749,7 @@ def Controls(
     solara.Text(tr("The market"), classes=["wom-section"])
     network_labels = [label for label in NETWORKS if label != "from file"]
     if settings.network == "from file":
-        solara.Text(f"{tr('Network')}: {tr('from file')}", classes=["wom-knob-label"])
+        solara.Text(labelled(tr, tr("Network"), tr("from file")), classes=["wom-knob-label"])
     else:
         solara.Select(
             tr("Network"),

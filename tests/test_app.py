@@ -333,7 +333,7 @@ def _visible_texts(box) -> list[str]:
         if w.has_trait("unsafe_innerHTML") and w.unsafe_innerHTML:
             parser = _Text()
             parser.feed(w.unsafe_innerHTML)
-            texts += parser.parts
+            texts.append(" ".join(parser.parts))
         if w.has_trait("tip_format"):
             texts.append(w.tip_format)
             texts += w.stage_names
