@@ -105,7 +105,8 @@ class Visit:
         )
 
     def day(self) -> int:
-        return int(self.page.locator(".wom-day").inner_text().split()[0])
+        """The day the network shows (the monitor's words depend on the language)."""
+        return int(self.page.locator("canvas.wom-network").get_attribute("data-step"))
 
     def slider(self, key: str, presses: int) -> None:
         """Move a slider with the keyboard, as a teacher could."""
