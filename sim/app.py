@@ -364,7 +364,7 @@ def knob_range(knob: Knob, settings: Settings) -> tuple[float, float]:
 
 
 def labelled(tr: Translator, label: str, value: str) -> str:
-    """ "label: value" as the language writes it (Chinese uses a full-width colon)."""
+    """The text ``label: value`` as the language writes it (Chinese uses a full-width colon)."""
     return tr("{label}: {value}").format(label=label, value=value)
 
 

@@ -289,5 +289,8 @@ def stacked(
 
 
 def _width(text: str) -> float:
-    """Rough width of ``text`` in ems: wide (CJK) characters count double."""
-    return sum(1.6 if ord(c) > 0x2E80 else 1.0 for c in text)
+    """Rough width of ``text`` in average Latin letters (about 0.55 em each).
+
+    Wide (CJK) characters, a full em each, count 1.85.
+    """
+    return sum(1.85 if ord(c) > 0x2E80 else 1.0 for c in text)
