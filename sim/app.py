@@ -574,6 +574,7 @@ STYLE = """
 .wom-knob-value { color: #1a5fb4; font-weight: 600; }
 .wom-section { font-size: 0.8rem; text-transform: uppercase; letter-spacing: 0.06em; color: #666;
                margin-top: 12px; border-top: 1px solid #eee; padding-top: 6px; }
+.wom-monitors { display: flex; flex-wrap: wrap; gap: 10px; margin-bottom: 6px; }
 .wom-monitor { border: 1px solid #e3e3e3; border-radius: 8px; padding: 6px 12px; min-width: 8.5rem;
                background: #fafafa; }
 .wom-monitor-label { font-size: 0.85rem; color: #555; }
@@ -628,8 +629,8 @@ def _knob_label(tr: Translator, label: str, value: str) -> None:
 def KnobSlider(knob: Knob, settings: Settings, tr: Translator, on_change: Callable, label: str):
     """One slider with its label and its value in words, e.g. "Ad reach: 20 % of prospects"."""
     lo, hi = knob_range(knob, settings)
-    _knob_label(tr, tr(label), knob.describe(settings, tr))
     with solara.Div(classes=[f"wom-knob-{knob.key}"]):
+        _knob_label(tr, tr(label), knob.describe(settings, tr))
         if knob.digits:
             solara.SliderFloat(
                 "",
@@ -714,8 +715,8 @@ def Controls(
             )
 
     def speed_slider() -> None:
-        _knob_label(tr, tr("Speed"), tr("{value} days per second").format(value=speed.value))
         with solara.Div(classes=["wom-knob-speed"]):
+            _knob_label(tr, tr("Speed"), tr("{value} days per second").format(value=speed.value))
             solara.SliderInt(
                 "",
                 value=SPEEDS.index(speed.value),
@@ -816,16 +817,18 @@ MONITOR_HINTS = {
 
 @solara.component
 def Monitors(run: Run, tr: Translator, version: int):
-    """A row of large numbers: day, customers, market share, cost per customer, K, won by friends."""
-    with solara.Row(gap="10px", style={"flex-wrap": "wrap", "margin-bottom": "6px"}):
-        for key, (label, value) in monitor_values(run, tr).items():
-            with solara.Tooltip(tr(MONITOR_HINTS[key])):
-                with solara.Div(classes=["wom-monitor"]):
-                    solara.Text(label, classes=["wom-monitor-label"])
-                    solara.Div(
-                        children=[solara.Text(value, classes=[f"wom-{key}"])],
-                        classes=["wom-monitor-value"],
-                    )
+    """A row of large numbers: day, customers, market share, cost per customer, K, won by friends.
+
+    One HTML element (hints as tooltips of the browser's own): fewer widgets to reconcile on each
+    redraw.
+    """
+    boxes = "".join(
+        f"<div class='wom-monitor' title='{escape(tr(MONITOR_HINTS[key]), quote=True)}'>"
+        f"<div class='wom-monitor-label'>{escape(label)}</div>"
+        f"<div class='wom-monitor-value'><span class='wom-{key}'>{escape(value)}</span></div></div>"
+        for key, (label, value) in monitor_values(run, tr).items()
+    )
+    solara.HTML(tag="div", unsafe_innerHTML=boxes, classes=["wom-monitors"])
 
 
 @solara.component
@@ -836,16 +839,13 @@ def NetworkPanel(run: Run, tr: Translator, scale: float, version: int):
     colors = list(stage_colors(stages).values())
     now = run.counts[-1]
     with solara.Column(gap="4px"):
-        with solara.Div(style={"line-height": "1.8"}):
-            for stage, color, count in zip(stages, colors, now, strict=True):
-                solara.HTML(
-                    tag="span",
-                    unsafe_innerHTML=(
-                        f"<span class='wom-legend-dot' style='background:{color}'></span>"
-                        f"{escape(stage_label(tr, stage))} <b>{count:,}</b>"
-                    ),
-                    classes=["wom-legend-chip"],
-                )
+        chips = "".join(
+            f"<span class='wom-legend-chip'><span class='wom-legend-dot' "
+            f"style='background:{color}'></span>{escape(stage_label(tr, stage))} "
+            f"<b>{count:,}</b></span>"
+            for stage, color, count in zip(stages, colors, now, strict=True)
+        )
+        solara.HTML(tag="div", unsafe_innerHTML=chips, style="line-height: 1.8")
         with solara.Div(classes=["wom-network-panel"]):
             NetworkCanvas(
                 network=drawing.data,

@@ -4,6 +4,7 @@ import json
 import re
 import socket
 from dataclasses import replace
+from html import unescape
 from html.parser import HTMLParser
 
 import ipyvuetify as v
@@ -304,7 +305,16 @@ def _canvas(box):
 
 
 def _text(rc, css_class: str) -> str:
-    return rc.find(class_=css_class).widget.children[0]
+    """The text of the element of ``css_class``: a widget's, or a span in the page's HTML."""
+    found = rc.find(class_=css_class).widgets
+    if found:
+        return found[0].children[0]
+    for w in _widgets(rc.find().widget):
+        html = w.unsafe_innerHTML if w.has_trait("unsafe_innerHTML") else None
+        match = re.search(rf"<span class='{css_class}'>([^<]*)</span>", html or "")
+        if match:
+            return unescape(match[1])
+    raise LookupError(css_class)
 
 
 class _Text(HTMLParser):
@@ -381,8 +391,8 @@ def test_page_step_moves_the_day_the_numbers_and_the_picture(page):
     charts = [w.unsafe_innerHTML for w in _widgets(box) if w.has_trait("unsafe_innerHTML")]
     assert any('class="wom-funnel" data-step="20"' in html for html in charts)
     assert any('class="wom-lines" data-step="20"' in html for html in charts)
-    legend = [html for html in charts if "wom-legend-dot" in html]
-    assert sum(int(re.search(r"<b>([\d,]+)</b>", h)[1].replace(",", "")) for h in legend) == 300
+    legend = next(html for html in charts if "wom-legend-dot" in html)
+    assert sum(int(c.replace(",", "")) for c in re.findall(r"<b>([\d,]+)</b>", legend)) == 300
 
 
 def test_page_slider_then_reset_builds_that_market(page):
