@@ -582,8 +582,8 @@ STYLE = """
 .wom-network-column { flex: 1 1 0; min-width: 0; }
 .wom-chart-column { flex: 0 1 30rem; max-width: 42%; }
 .wom-network-panel { height: calc(100vh - 330px); min-height: 340px; }
-.wom-legend-chip { display: inline-flex; align-items: center; gap: 4px; margin-right: 11px;
-                   font-size: 0.9rem; white-space: nowrap; }
+.wom-legend-chip { display: inline-flex; align-items: center; gap: 4px; margin-right: 9px;
+                   font-size: 0.88rem; white-space: nowrap; }
 .wom-legend-dot { width: 0.85em; height: 0.85em; border-radius: 50%; display: inline-block; }
 .wom-caption { font-size: 0.85rem; color: #555; }
 .wom-about { max-width: 60rem; font-size: 1rem; line-height: 1.5; }
