@@ -103,10 +103,11 @@ def build_parser(prog: str = "wom-sim") -> argparse.ArgumentParser:
 
     app = sub.add_parser(
         "app",
-        help="serve the teaching app (a Mesa SolaraViz page) in the browser",
-        description="Serve the teaching app: the network lighting up, the funnel, monitors, "
-        "sliders for the levers and Mesa's step/play/reset. Listens on loopback unless --host "
-        "says otherwise; the page offers the bundled scenarios by name and cannot open files.",
+        help="serve the teaching app in the browser",
+        description="Serve the teaching app: the network lighting up, the funnel, market share "
+        "against the run before, numbers, sliders for the levers, Reset / Step / Play with a "
+        "speed, a presenter mode and a language picker. Listens on loopback unless --host says "
+        "otherwise; the page offers the bundled scenarios by name and cannot open files.",
     )
     app.add_argument(
         "--host",
@@ -116,6 +117,10 @@ def build_parser(prog: str = "wom-sim") -> argparse.ArgumentParser:
     )
     app.add_argument("--port", type=int, default=8765, help="port (default 8765)")
     app.add_argument("--scenario", type=Path, help="scenario file the page opens with")
+    app.add_argument(
+        "--lang",
+        help="language of the page: en, zh-TW or zh-CN (default: each browser's own language)",
+    )
 
     animate = sub.add_parser(
         "animate",
@@ -335,10 +340,11 @@ def cmd_experiment(args: argparse.Namespace) -> int:
 
 def cmd_app(args: argparse.Namespace) -> int:
     """Serve the teaching app until Ctrl+C."""
-    # before solara reads its settings: no telemetry; no hook check (mesa 3.3.1 trips it, harmlessly)
-    os.environ.update(SOLARA_TELEMETRY_MIXPANEL_ENABLE="False", SOLARA_CHECK_HOOKS="off")
-    from sim.app import START_ENV, ClassroomModel, opening
+    # before solara reads its settings: no telemetry, no "runs on Solara" banner over the page
+    os.environ.update(SOLARA_TELEMETRY_MIXPANEL_ENABLE="False", SOLARA_THEME_SHOW_BANNER="False")
+    from sim.app import LANG_ENV, START_ENV, Run, catalogue, opening, picture, settings_of
 
+    lang = language(args) if args.lang is not None else None  # the browser's otherwise
     if args.scenario is not None:
         load_scenario(args.scenario)  # bad files fail here, with the usual messages
     if not 1 <= args.port <= 65535:
@@ -352,7 +358,12 @@ def cmd_app(args: argparse.Namespace) -> int:
         ) from None
     if args.scenario is not None:
         os.environ[START_ENV] = str(args.scenario.resolve())
-    ClassroomModel(opening()).step()  # compile the step kernels now, not on the class's first click
+    if lang is not None:
+        os.environ[LANG_ENV] = lang
+    start = opening()  # compile the step and layout kernels now, not on the class's first click
+    warm = Run(start, settings_of(catalogue()[start]))
+    warm.step()
+    picture(warm.model)
     if not ipaddress.ip_address(socket.gethostbyname(args.host)).is_loopback:
         print(f"note: listening on {args.host}: other machines can open the app", file=sys.stderr)
     print(f"Teaching app: http://{args.host}:{args.port}/  (Ctrl+C stops it)", flush=True)

@@ -2,7 +2,6 @@ import os
 import tempfile
 from pathlib import Path
 
-import mesa
 import pytest
 
 os.environ["LANGUAGE"] = "en"  # output is English unless a test asks for another language
@@ -32,7 +31,3 @@ ARTIFACTS = Path(
 def scenario_dir() -> Path:
     return SCENARIOS
 
-
-def step_counter(steps: int) -> str:
-    """SolaraViz's counter after ``steps`` steps: mesa 3.3 counts steps, mesa 3.5 shows model.time."""
-    return f"Time: {float(steps)}" if hasattr(mesa.Model(), "time") else f"Step: {steps}"
